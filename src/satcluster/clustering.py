@@ -1,0 +1,78 @@
+"""Feature preprocessing and k-means shared by DeepCluster training and the clusters stage.
+
+As in DeepCluster (Caron et al. 2018): PCA to ``dim`` dimensions with whitening
+(eigen power -0.5), then L2-normalised rows, then faiss k-means using every
+point (faiss would otherwise silently subsample to 256 points per centroid).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faiss
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PCA_SAMPLE = 200_000  # PCA is fitted on at most this many rows (features of 10^6 tiles are ~16 GB)
+
+
+def pca_whiten_l2(
+    features: np.ndarray, dim: int, seed: int = 0, sample: int = PCA_SAMPLE
+) -> np.ndarray:
+    """PCA-whiten ``features`` (N x D) to ``min(dim, D, N-1)`` dims and L2-normalise rows.
+
+    Fitted on a random sample of at most ``sample`` rows; applied to all rows in
+    chunks so a memory-mapped float16 array never has to be held as float32 at once.
+    """
+    n, d = features.shape
+    dim = int(min(dim, d, max(n - 1, 1)))
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(n, size=min(n, sample), replace=False))
+    fit = np.ascontiguousarray(features[fit_rows], dtype=np.float32)
+    pca = faiss.PCAMatrix(d, dim, -0.5)
+    pca.train(fit)
+    out = np.empty((n, dim), dtype=np.float32)
+    step = 65_536
+    for start in range(0, n, step):
+        block = np.ascontiguousarray(features[start : start + step], dtype=np.float32)
+        out[start : start + step] = pca.apply_py(block)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    out /= np.maximum(norms, 1e-12)
+    return out
+
+
+def kmeans(
+    x: np.ndarray, k: int, seed: int, niter: int = 20, gpu: bool | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """faiss k-means of ``x`` (N x d float32) into ``k`` clusters using all points.
+
+    Returns (labels int64 N, centroids k x d, final objective). Runs on a GPU
+    when faiss has GPU support and one is visible, unless ``gpu`` says otherwise.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n, d = x.shape
+    if k > n:
+        raise ValueError(f"k-means: k={k} is larger than the number of points ({n})")
+    use_gpu = _faiss_gpus() > 0 if gpu is None else gpu
+    clus = faiss.Clustering(d, k)
+    clus.seed = int(seed)
+    clus.niter = niter
+    clus.max_points_per_centroid = max(n // k + 1, 256)  # use every point
+    clus.min_points_per_centroid = 1
+    index = faiss.IndexFlatL2(d)
+    if use_gpu:
+        index = faiss.index_cpu_to_all_gpus(index)
+    clus.train(x, index)
+    _, assigned = index.search(x, 1)
+    centroids = faiss.vector_float_to_array(clus.centroids).reshape(k, d)
+    stats = clus.iteration_stats
+    objective = float(stats.at(stats.size() - 1).obj) if stats.size() else float("nan")
+    return assigned.ravel().astype(np.int64), centroids, objective
+
+
+def _faiss_gpus() -> int:
+    try:
+        return int(faiss.get_num_gpus())
+    except AttributeError:  # faiss-cpu
+        return 0

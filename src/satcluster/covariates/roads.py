@@ -1,0 +1,209 @@
+"""OpenStreetMap roads: loading (.osm XML, .osm.pbf) and per-tile road covariates.
+
+A road is an OSM way with a ``highway`` tag, kept as one line (never a
+directed graph edge, so a two-way road counts once). Rules and units:
+
+* ``road_length_m`` / ``major_road_length_m``: length of all / major roads
+  inside the tile (lines clipped to the tile), in metres of the working CRS.
+* ``dist_road_m`` / ``dist_major_road_m``: distance in metres from the tile's
+  centroid to the nearest point of the nearest (major) road; 0 when a road
+  passes through the centroid, possibly > 0 even when a road crosses the tile.
+  NaN when the file holds no such road.
+* A road is major when one of its ``highway`` values (``"a;b"`` holds two)
+  equals one of ``major_classes`` exactly (``primary_link`` is not ``primary``).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import osmnx
+import pandas as pd
+import pyrosm
+import shapely
+from pyrosm.exceptions import PBFException
+
+from satcluster.errors import InputError
+from satcluster.vector_io import (
+    WGS84,
+    Bounds,
+    bounds_intersect,
+    clipped_measure,
+    read_vector,
+    reproject,
+    require_metric_crs,
+    require_nonempty_file,
+)
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["road_length_m", "major_road_length_m", "dist_road_m", "dist_major_road_m"]
+DEFAULT_MAJOR_CLASSES = (
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+)
+LINE_TYPES = (1, 5)  # shapely type ids of LineString, MultiLineString
+
+
+def load_roads(path: str | Path, crs: object) -> gpd.GeoDataFrame:
+    """Roads of an OSM file as lines in ``crs``: columns ``highway`` (str) and ``geometry``.
+
+    ``.osm`` / ``.xml`` (also ``.bz2`` / ``.gz``) are read with osmnx, ``.pbf`` with
+    pyrosm; any other vector file with a ``highway`` column (e.g. a GeoPackage of
+    roads) also works. Only ways with a ``highway`` tag whose geometry is a line
+    are kept (railways, buildings, area highways and highway nodes are dropped),
+    list values are joined with ``;``, and identical lines (also when reversed)
+    are kept once. A file without roads gives an empty frame and a warning.
+    """
+    require_metric_crs(crs)
+    path = require_nonempty_file(path, "roads")
+    name = path.name.lower()
+    if name.endswith(".pbf"):
+        raw = _read_pbf(path)
+    elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
+        raw = _read_osm_xml(path)
+    else:
+        raw = read_vector(path, what="roads")
+        if "highway" not in raw.columns:
+            raise InputError(f"roads file {path} has no `highway` column; give an OSM file.")
+    roads = _clean_roads(reproject(raw, crs, path, "roads"), path)
+    if roads.empty:
+        log.warning("no roads (ways with a highway tag) in %s: lengths are 0, distances NaN", path)
+    return roads
+
+
+def _read_osm_xml(path: Path) -> gpd.GeoDataFrame:
+    try:
+        features = osmnx.features_from_xml(path, tags={"highway": True})
+    except osmnx._errors.InsufficientResponseError:  # osmnx's way of saying "nothing matched"
+        return _empty_roads()
+    except ET.ParseError as err:
+        raise InputError(f"cannot read roads file {path} as OSM XML: {err}.") from err
+    return features.reset_index()[["highway", "geometry"]].set_crs(WGS84, allow_override=True)
+
+
+def _read_pbf(path: Path) -> gpd.GeoDataFrame:
+    try:
+        with warnings.catch_warnings():  # "Could not find any OSM data": handled below
+            warnings.simplefilter("ignore", UserWarning)
+            ways = pyrosm.OSM(str(path)).get_data_by_custom_criteria(
+                custom_filter={"highway": True},
+                keep_nodes=False,
+                keep_relations=False,
+                tags_as_columns=["highway"],
+                keep_other_tags=False,
+            )
+    except PBFException as err:
+        raise InputError(f"cannot read roads file {path} as OSM PBF: {err}") from err
+    if ways is None:
+        return _empty_roads()
+    return gpd.GeoDataFrame(ways[["highway", "geometry"]], crs=ways.crs or WGS84)
+
+
+def _empty_roads() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"highway": pd.Series([], dtype=str)}, geometry=[], crs=WGS84)
+
+
+def _clean_roads(raw: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Line roads with a highway value, each geometry once (reversed duplicates too)."""
+    highway = raw["highway"].map(_highway_text)
+    geoms = raw.geometry.to_numpy()
+    is_line = np.isin(shapely.get_type_id(geoms), LINE_TYPES)
+    keep = is_line & (highway != "").to_numpy()
+    if (~is_line).any():
+        log.info("%s: dropped %d highway features that are not lines", path, int((~is_line).sum()))
+    geoms = shapely.normalize(geoms[keep])
+    duplicate = pd.Series(shapely.to_wkb(geoms)).duplicated().to_numpy()
+    if duplicate.any():
+        log.info("%s: dropped %d duplicate road geometries", path, int(duplicate.sum()))
+    roads = gpd.GeoDataFrame(
+        {"highway": highway.to_numpy()[keep][~duplicate]},
+        geometry=geoms[~duplicate],
+        crs=raw.crs,
+    )
+    log.info("loaded %d roads from %s", len(roads), path)
+    return roads
+
+
+def _highway_text(value: object) -> str:
+    """One string per road: lists (e.g. from a simplified graph) joined with ';'."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ";".join(str(v) for v in value if isinstance(v, str) and v)
+    return value if isinstance(value, str) else ""
+
+
+def is_major(highway: pd.Series, major_classes: Iterable[str]) -> np.ndarray:
+    """True where one of the ';'-separated highway values is exactly a major class."""
+    major = set(major_classes)
+    return np.array([any(v in major for v in text.split(";")) for text in highway], dtype=bool)
+
+
+def road_covariates(
+    tiles: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame,
+    major_classes: Sequence[str] = DEFAULT_MAJOR_CLASSES,
+) -> pd.DataFrame:
+    """Per-tile road lengths and centroid distances (see the module docstring for the rules).
+
+    ``tiles``: indexed by tile_id; ``roads``: lines with a ``highway`` column, same CRS.
+    """
+    tile_geoms = tiles.geometry.to_numpy()
+    centroids = shapely.centroid(tile_geoms)
+    lines = roads.geometry.to_numpy()
+    major_lines = lines[is_major(roads["highway"], major_classes)]
+    return pd.DataFrame(
+        {
+            "road_length_m": clipped_measure(tile_geoms, lines, shapely.length),
+            "major_road_length_m": clipped_measure(tile_geoms, major_lines, shapely.length),
+            "dist_road_m": nearest_distance(centroids, lines),
+            "dist_major_road_m": nearest_distance(centroids, major_lines),
+        },
+        index=tiles.index,
+    )
+
+
+def nearest_distance(points: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest line; NaN for all when there is no line."""
+    distance = np.full(len(points), np.nan)
+    if len(lines) and len(points):
+        (point_pos, _), dist = shapely.STRtree(lines).query_nearest(
+            points, return_distance=True, all_matches=False
+        )
+        distance[point_pos] = dist
+    return distance
+
+
+def chunk_road_covariates(
+    tiles: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame,
+    major_classes: Sequence[str],
+    city_bounds: Bounds | None = None,
+) -> pd.DataFrame:
+    """Road covariates of one chunk; all NaN with a warning when the roads miss the city.
+
+    ``city_bounds`` (all tiles, in the roads' CRS): roads that exist but lie
+    wholly outside them mean the OSM file covers another place.
+    """
+    if len(roads) and city_bounds is not None:
+        road_bounds = tuple(float(b) for b in roads.total_bounds)
+        if not bounds_intersect(road_bounds, city_bounds):
+            log.warning(
+                "the roads (bounds %s) do not overlap the tiles (bounds %s): road columns "
+                "are NaN; is it the right OSM extract?",
+                tuple(round(b, 1) for b in road_bounds),
+                tuple(round(b, 1) for b in city_bounds),
+            )
+            return pd.DataFrame(np.nan, columns=COLUMNS, index=tiles.index)
+    return road_covariates(tiles, roads, major_classes)

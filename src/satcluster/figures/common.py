@@ -1,0 +1,140 @@
+"""What every figure shares: reading the cluster table, names, labels, style and saving."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from matplotlib.figure import Figure
+
+from satcluster.errors import InputError
+from satcluster.io import atomic_path, require_file
+
+log = logging.getLogger(__name__)
+
+# Covariate column -> (short label for crowded axes, label with units).
+COVARIATES: dict[str, tuple[str, str]] = {
+    "building_area_m2": ("building area", "building area (m²)"),
+    "building_count": ("building count", "building count"),
+    "mean_building_size_m2": ("building size", "mean building size (m²)"),
+    "building_orientation_deg": ("orientation", "building orientation (deg, 0-45)"),
+    "road_length_m": ("road length", "road length (m)"),
+    "major_road_length_m": ("major roads", "major road length (m)"),
+    "dist_road_m": ("dist. road", "distance to nearest road (m)"),
+    "dist_major_road_m": ("dist. major road", "distance to nearest major road (m)"),
+    "population_density_km2": ("population", "population density (people/km²)"),
+    "population_coverage": ("pop. coverage", "population raster coverage (fraction)"),
+    "ndvi_mean": ("NDVI", "mean NDVI"),
+    "ndvi_valid_fraction": ("NDVI valid", "NDVI valid pixels (fraction)"),
+}
+# Data-quality columns: shown in the map popups, not in the radar charts or box plots.
+QUALITY_COVARIATES = ("population_coverage", "ndvi_valid_fraction")
+ORIENTATION = "building_orientation_deg"
+
+# Print-size style: 8-9 pt text on figures 7-10 inches wide.
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "pdf.fonttype": 42,  # embed TrueType so text stays editable in the PDF
+    "svg.fonttype": "none",
+}
+
+
+def available_columns(
+    path: str | Path, required: Sequence[str], optional: Iterable[str] = ()
+) -> list[str]:
+    """``required`` plus the present ``optional`` columns of a (Geo)Parquet file.
+
+    Raises InputError naming the file and the missing required columns.
+    """
+    path = require_file(path, "cluster table")
+    names = set(pq.read_schema(path).names)
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(
+            f"{path} lacks column(s) {', '.join(missing)}; it must be the GeoParquet written "
+            f"by the workflow's assemble stage: delete it and rerun `snakemake --cores all {path}`."
+        )
+    return list(dict.fromkeys([*required, *(c for c in optional if c in names)]))
+
+
+def read_table(
+    path: str | Path, required: Sequence[str], optional: Iterable[str] = ()
+) -> pd.DataFrame:
+    """The ``required`` and present ``optional`` columns of a (Geo)Parquet file, no geometry."""
+    return pd.read_parquet(path, columns=available_columns(path, required, optional))
+
+
+def present_covariates(columns: Iterable[str], include_quality: bool = True) -> list[str]:
+    """Known covariate columns among ``columns``, in the canonical order."""
+    columns = set(columns)
+    return [
+        c for c in COVARIATES if c in columns and (include_quality or c not in QUALITY_COVARIATES)
+    ]
+
+
+def check_labels(labels: np.ndarray, n_clusters: int, where: str) -> np.ndarray:
+    """Integer cluster ids in 0..n_clusters-1, or InputError naming ``where``."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_clusters):
+        raise InputError(
+            f"{where}: cluster ids range {labels.min()}..{labels.max()} but k is {n_clusters}; "
+            "the clusters were made with other `clusters.ks`/`clusters.final_k`: rerun the "
+            "clusters and assemble stages with the current config."
+        )
+    return labels.astype(np.int64)
+
+
+def cluster_names(table: pd.DataFrame, n_clusters: int) -> list[str]:
+    """Name of every cluster id 0..n_clusters-1 from the ``cluster_name`` column."""
+    names = [f"cluster {i}" for i in range(n_clusters)]
+    if "cluster_name" in table:
+        pairs = table[["cluster", "cluster_name"]].drop_duplicates("cluster")
+        for cluster, name in zip(pairs["cluster"], pairs["cluster_name"], strict=True):
+            if 0 <= cluster < n_clusters and isinstance(name, str) and name.strip():
+                names[int(cluster)] = name.strip()
+    return names
+
+
+def cluster_label(cluster: int, name: str) -> str:
+    """'3 · water' (or just the name when it already is 'cluster 3')."""
+    if name in (str(cluster), f"cluster {cluster}"):
+        return f"cluster {cluster}"
+    return f"{cluster} · {name}"
+
+
+def cluster_shares(labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Fraction of tiles in each cluster id (zeros for empty clusters)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_clusters)
+    return counts / max(counts.sum(), 1)
+
+
+def new_figure(width_in: float, height_in: float) -> Figure:
+    """A Matplotlib figure outside pyplot (no global state, no GUI backend)."""
+    return Figure(figsize=(width_in, height_in), layout="constrained")
+
+
+def save_figure(fig: Figure, paths: Sequence[str | Path], dpi: int) -> None:
+    """Write ``fig`` to every path (format from the suffix), each atomically."""
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip("."))
+        log.info("wrote %s", path)
+
+
+def style() -> contextlib.AbstractContextManager:
+    """Context manager with the print style: ``with style(): fig = ...``."""
+    return mpl.rc_context(STYLE)

@@ -1,0 +1,95 @@
+"""Figure: the city's tiles coloured by cluster, with names and shares in the legend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+from satcluster.errors import InputError
+from satcluster.figures.common import (
+    available_columns,
+    check_labels,
+    cluster_label,
+    cluster_names,
+    cluster_shares,
+    new_figure,
+    save_figure,
+    style,
+)
+from satcluster.figures.palette import cluster_colors
+
+
+def tile_polygons(geometry: gpd.GeoSeries) -> list[np.ndarray]:
+    """Exterior ring coordinates (n x 2) of every tile polygon, vectorised."""
+    rings = shapely.get_exterior_ring(geometry.values)
+    coords, index = shapely.get_coordinates(rings, return_index=True)
+    return np.split(coords, np.flatnonzero(np.diff(index)) + 1)
+
+
+def nice_length(extent: float) -> float:
+    """A round length (1, 2 or 5 x 10^n) near a quarter of ``extent``."""
+    target = extent / 4
+    power = 10 ** np.floor(np.log10(target))
+    return float(max(m for m in (1, 2, 5) if m * power <= target) * power)
+
+
+def plot_cluster_map(
+    geometry: gpd.GeoSeries, labels: np.ndarray, names: Sequence[str], colors: Sequence[str]
+) -> Figure:
+    """Tiles filled with their cluster's colour; legend '<id> · <name> (<share>)'."""
+    n_clusters = len(names)
+    shares = cluster_shares(labels, n_clusters)
+    minx, miny, maxx, maxy = geometry.total_bounds
+    aspect = (maxy - miny) / max(maxx - minx, 1e-9)
+    with style():
+        fig = new_figure(7.5, min(max(5.0 * aspect, 2.5), 9.0) + 0.6)
+        ax = fig.add_subplot()
+        facecolors = np.asarray(colors, dtype=object)[labels]
+        tiles = PolyCollection(tile_polygons(geometry), facecolors=list(facecolors), linewidths=0)
+        tiles.set_rasterized(True)  # vector tiles would make a huge PDF for a real city
+        ax.add_collection(tiles)
+        ax.set_xlim(minx, maxx)
+        ax.set_ylim(miny, maxy)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(True)
+            spine.set_linewidth(0.5)
+        if geometry.crs is None or geometry.crs.is_projected:
+            length = nice_length(maxx - minx)
+            text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+            ax.add_artist(AnchoredSizeBar(ax.transData, length, text, "lower left", frameon=True))
+        handles = [
+            Patch(facecolor=colors[i], label=f"{cluster_label(i, names[i])} ({shares[i]:.0%})")
+            for i in range(n_clusters)
+        ]
+        fig.legend(handles=handles, loc="outside right center", title="cluster (share)")
+        ax.set_title(f"Tiles by cluster (k = {n_clusters}, {len(labels):,} tiles)")
+    return fig
+
+
+def draw_cluster_map(
+    table_path: str | Path, outputs: Sequence[str | Path], n_clusters: int, palette: str, dpi: int
+) -> None:
+    """Read the cluster GeoParquet, draw the map and save it to ``outputs``."""
+    columns = available_columns(table_path, ["cluster", "geometry"], ["cluster_name"])
+    table = gpd.read_parquet(table_path, columns=columns)
+    if table.empty:
+        raise InputError(f"{table_path} has no tiles; check the tiling stage's log.")
+    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    fig = plot_cluster_map(
+        table.geometry,
+        labels,
+        cluster_names(table, n_clusters),
+        cluster_colors(n_clusters, palette),
+    )
+    save_figure(fig, outputs, dpi)

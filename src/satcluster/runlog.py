@@ -1,0 +1,50 @@
+"""Logging set-up and clean error exits for the workflow's thin scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from satcluster.errors import InputError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Send logging (and stderr, so tqdm and warnings land there too) to ``log_path``."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level)
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+        sys.stderr = stream
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    return logging.getLogger("satcluster")
+
+
+@contextlib.contextmanager
+def user_errors_exit(logger: logging.Logger | None = None) -> Iterator[None]:
+    """Turn an InputError into one clear message and exit status 1 (no traceback)."""
+    try:
+        yield
+    except InputError as err:
+        message = f"satcluster: error: {err}"
+        (logger or logging.getLogger("satcluster")).error(message)
+        print(message, file=sys.__stderr__, flush=True)
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def timed(logger: logging.Logger, what: str) -> Iterator[None]:
+    """Log how long a step took."""
+    start = time.perf_counter()
+    yield
+    logger.info("%s took %.2f s", what, time.perf_counter() - start)

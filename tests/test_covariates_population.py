@@ -1,0 +1,180 @@
+"""Population density from a WorldPop-like people-per-pixel raster in EPSG:4326, tiles in UTM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from pyproj import CRS, Geod, Proj
+from rasterio.transform import from_origin
+
+from satcluster.covariates.population import population_covariates
+from satcluster.covariates.zonal import area_weighted_reference
+from satcluster.demo import generate_demo_city
+from satcluster.errors import InputError
+
+UTM = "EPSG:32630"
+RES = 3 / 3600  # WorldPop's 3 arc-seconds
+WEST, NORTH = -0.2, 5.6  # Accra
+NODATA = -99999.0
+# A 250 m tile well inside the 30 x 30 pixel test raster.
+TILE = shapely.box(811_400, 618_150, 811_650, 618_400)
+
+
+def _write_ppp(path: Path, ppp: np.ndarray) -> Path:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=ppp.shape[1],
+        height=ppp.shape[0],
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=from_origin(WEST, NORTH, RES, RES),
+        nodata=NODATA,
+    ) as dataset:
+        dataset.write(ppp.astype("float32"), 1)
+    return path
+
+
+def _pixel_area_km2(n_rows: int) -> np.ndarray:
+    """Geodesic area of one pixel in each row of the test grid (km^2)."""
+    geod = Geod(ellps="WGS84")
+    areas = []
+    for row in range(n_rows):
+        top, bottom = NORTH - row * RES, NORTH - (row + 1) * RES
+        lons = [WEST, WEST + RES, WEST + RES, WEST]
+        lats = [top, top, bottom, bottom]
+        areas.append(abs(geod.polygon_area_perimeter(lons, lats)[0]) / 1e6)
+    return np.array(areas)
+
+
+def _uniform_ppp(density_km2: float, shape: tuple[int, int] = (30, 30)) -> np.ndarray:
+    """People per pixel for a city of uniform density: a count, so it shrinks with pixel area."""
+    return np.repeat(density_km2 * _pixel_area_km2(shape[0])[:, None], shape[1], axis=1)
+
+
+def _utm_areal_scale(geom: shapely.Geometry) -> float:
+    """How much larger a small area is in UTM than on the ground at ``geom``'s centre."""
+    lon, lat = gpd.GeoSeries([geom.centroid], crs=UTM).to_crs(4326).iloc[0].coords[0]
+    return float(Proj(CRS(UTM)).get_factors(lon, lat).areal_scale)
+
+
+def _tiles(*geoms: shapely.Geometry) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(geometry=list(geoms), index=np.arange(len(geoms)) + 7, crs=UTM)
+
+
+def test_uniform_density_is_recovered_from_counts(tmp_path):
+    # 1000 people/km^2 everywhere, written as counts per pixel. The tile's UTM area is
+    # larger than its ground area by the projection's areal scale, hence the division.
+    path = _write_ppp(tmp_path / "ppp.tif", _uniform_ppp(1000.0))
+    rotated = shapely.affinity.rotate(TILE, 20)
+    table = population_covariates(_tiles(TILE, rotated), path)
+    assert list(table.columns) == ["population_density_km2", "population_coverage"]
+    expected = 1000.0 / _utm_areal_scale(TILE)
+    np.testing.assert_allclose(table["population_density_km2"], expected, rtol=1e-4)
+    np.testing.assert_allclose(table["population_coverage"], 1.0, rtol=1e-6)
+
+
+def test_density_matches_brute_force_area_weighted_reference(tmp_path):
+    rng = np.random.default_rng(3)
+    ppp = rng.gamma(2.0, 10.0, size=(30, 30))
+    path = _write_ppp(tmp_path / "ppp.tif", ppp)
+    tile = shapely.affinity.rotate(TILE, 33)
+    table = population_covariates(_tiles(tile), path)
+    # Reference: the tile densified to 1 m, reprojected, intersected with every pixel.
+    lonlat = gpd.GeoSeries([shapely.segmentize(tile, 1.0)], crs=UTM).to_crs(4326).iloc[0]
+    people, count = area_weighted_reference(
+        lonlat, ppp.astype("float32").astype(float), from_origin(WEST, NORTH, RES, RES)
+    )
+    assert count == pytest.approx(lonlat.area / RES**2, rel=1e-6)  # fully covered
+    assert table.loc[7, "population_density_km2"] == pytest.approx(
+        people / (tile.area / 1e6), rel=1e-5
+    )
+    assert table.loc[7, "population_coverage"] == pytest.approx(1.0)
+
+
+def test_partial_nodata_scales_people_by_the_valid_area(tmp_path):
+    # Uniform 1000/km^2 but the western half of the grid is nodata: the tile straddles
+    # the edge, its coverage is the valid share of its area, and its density stays 1000.
+    ppp = _uniform_ppp(1000.0)
+    ppp[:, :15] = NODATA
+    path = _write_ppp(tmp_path / "ppp.tif", ppp)
+    edge_lon = WEST + 15 * RES
+    centre_x = gpd.GeoSeries([shapely.Point(edge_lon, 5.5875)], crs=4326).to_crs(UTM).iloc[0].x
+    tile = shapely.box(centre_x - 60, 618_150, centre_x + 190, 618_400)  # 60 m west of the edge
+    table = population_covariates(_tiles(tile), path)
+    lonlat = gpd.GeoSeries([shapely.segmentize(tile, 1.0)], crs=UTM).to_crs(4326).iloc[0]
+    valid_share = lonlat.intersection(shapely.box(edge_lon, 5.0, 1.0, 6.0)).area / lonlat.area
+    assert 0.7 < valid_share < 0.8
+    assert table.loc[7, "population_coverage"] == pytest.approx(valid_share, rel=1e-5)
+    assert table.loc[7, "population_density_km2"] == pytest.approx(
+        1000.0 / _utm_areal_scale(tile), rel=1e-4
+    )
+
+
+def test_tiles_without_data_get_nan_density(tmp_path):
+    ppp = _uniform_ppp(500.0)
+    ppp[:, :] = NODATA
+    path = _write_ppp(tmp_path / "ppp.tif", ppp)
+    with pytest.warns(UserWarning, match="population raster .* no valid pixel"):
+        table = population_covariates(_tiles(TILE), path)
+    assert np.isnan(table.loc[7, "population_density_km2"])
+    assert table.loc[7, "population_coverage"] == 0.0
+
+
+def test_raster_elsewhere_gives_nan_and_a_warning(tmp_path):
+    path = _write_ppp(tmp_path / "ppp.tif", _uniform_ppp(500.0))
+    far = shapely.box(500_000, 100_000, 500_032, 100_032)
+    with pytest.warns(UserWarning, match="Check that the raster covers the city"):
+        table = population_covariates(_tiles(far), path)
+    assert np.isnan(table.loc[7, "population_density_km2"])
+    assert table.loc[7, "population_coverage"] == 0.0
+
+
+def test_geographic_tiles_are_an_input_error(tmp_path):
+    path = _write_ppp(tmp_path / "ppp.tif", _uniform_ppp(500.0))
+    tiles = _tiles(TILE).to_crs(4326)
+    with pytest.raises(InputError, match="not projected.*set `crs`"):
+        population_covariates(tiles, path)
+
+
+def test_empty_chunk_gives_an_empty_table(tmp_path):
+    path = _write_ppp(tmp_path / "ppp.tif", _uniform_ppp(500.0))
+    table = population_covariates(_tiles(), path)
+    assert table.empty
+    assert list(table.columns) == ["population_density_km2", "population_coverage"]
+
+
+@pytest.fixture(scope="module")
+def demo_city(tmp_path_factory):
+    return generate_demo_city(tmp_path_factory.mktemp("demo") / "city", seed=7, size_m=384)
+
+
+def demo_tiles_by_phenotype(truth_path: Path, size_m: float = 32) -> gpd.GeoDataFrame:
+    """A grid of square tiles over the demo city, each with the district under its centre."""
+    truth = gpd.read_file(truth_path)
+    west, south, east, north = truth.total_bounds
+    x, y = np.meshgrid(
+        np.arange(west, east - size_m + 1, size_m), np.arange(south, north - size_m + 1, size_m)
+    )
+    boxes = shapely.box(x.ravel(), y.ravel(), x.ravel() + size_m, y.ravel() + size_m)
+    tiles = gpd.GeoDataFrame(geometry=boxes, crs=truth.crs)
+    centres = gpd.GeoDataFrame(geometry=tiles.centroid, crs=truth.crs)
+    phenotype = gpd.sjoin(centres, truth, predicate="within")["phenotype"]
+    return tiles.join(phenotype, how="inner")
+
+
+def test_demo_city_dense_districts_are_the_most_populated(demo_city):
+    tiles = demo_tiles_by_phenotype(demo_city.truth)
+    table = population_covariates(tiles, demo_city.population).join(tiles["phenotype"])
+    density = table.groupby("phenotype")["population_density_km2"].median()
+    assert set(density.index) == set(range(8))
+    dense = density.loc[[0, 1]]
+    assert dense.min() > density.drop([0, 1]).max()
+    assert density.loc[[3, 5, 7]].max() < density.loc[2]  # vegetation and empty land: few people

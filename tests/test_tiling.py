@@ -1,0 +1,370 @@
+"""Tiler exactness on small synthetic rasters: grid, pixels, nodata, overlaps, bands, errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.enums import ColorInterp
+from rasterio.transform import from_origin
+from rasterio.warp import transform as warp_points
+
+from satcluster.errors import InputError
+from satcluster.tiling import TileGrid, gather_tiles, tile_scene, working_crs
+
+CRS = "EPSG:32630"
+# Pixel-aligned origin that is NOT on a tile corner: tiles of 8 px at 0.5 m are 4 m.
+X0, Y0, RES, SIZE = 1001.0, 2003.0, 0.5, 8
+
+
+def write_raster(path: Path, data: np.ndarray, transform=None, crs=CRS, **profile) -> Path:
+    """Write a (bands, rows, cols) array as a GeoTIFF."""
+    colorinterp = profile.pop("colorinterp", None)
+    mask = profile.pop("mask", None)
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
+        rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            count=data.shape[0],
+            height=data.shape[1],
+            width=data.shape[2],
+            dtype=data.dtype,
+            crs=crs,
+            transform=transform or from_origin(X0, Y0, RES, RES),
+            **profile,
+        ) as dst,
+    ):
+        dst.write(data)
+        if colorinterp is not None:
+            dst.colorinterp = colorinterp
+        if mask is not None:
+            dst.write_mask(mask)
+    return path
+
+
+def pattern(bands: int, rows: int, cols: int, dtype=np.uint8, seed: int = 0) -> np.ndarray:
+    """Random pixels without zeros (zero is the nodata value in some tests)."""
+    high = 255 if dtype == np.uint8 else 60000
+    return np.random.default_rng(seed).integers(1, high, (bands, rows, cols)).astype(dtype)
+
+
+def run_tile(
+    path: Path, tmp_path: Path, name: str = "s", **kwargs
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    kwargs = {"crs": CRS, "size_px": SIZE, "max_nodata_fraction": 0.5, **kwargs}
+    table = tile_scene(path, name, tmp_path / f"{name}.npy", tmp_path / f"{name}.parquet", **kwargs)
+    return table, np.load(tmp_path / f"{name}.npy")
+
+
+def test_grid_cells_and_boxes_are_anchored_at_the_crs_origin():
+    grid = TileGrid(working_crs(CRS), size_px=8, resolution_m=0.5)
+    rows, cols = grid.cell_range((1001.0, 1988.0, 1021.0, 2003.0))
+    assert (rows, cols) == (range(-501, -497), range(250, 256))
+    box = grid.boxes(np.array([-501]), np.array([250]))[0]
+    assert box.bounds == (1000.0, 2000.0, 1004.0, 2004.0)
+    assert grid.transform(-501, 250).c == 1000.0 and grid.transform(-501, 250).f == 2004.0
+
+
+def test_tile_bounds_and_pixels_match_the_scene_transform(tmp_path):
+    # 40 x 30 px scene at (1001, 2003): x 1001..1021, y 1988..2003.
+    data = pattern(3, 30, 40)
+    table, tiles = run_tile(
+        write_raster(tmp_path / "a.tif", data), tmp_path, max_nodata_fraction=1.0
+    )
+    # Every intersecting cell is listed (max_nodata_fraction=1 keeps all): rows -501..-498, cols 250..255.
+    assert len(table) == len(tiles) == 4 * 6
+    assert table["row"].tolist() == sorted(table["row"].tolist())
+    for tile, (_, t) in zip(tiles, table.iterrows(), strict=True):
+        left, top = t["col"] * 4.0, -t["row"] * 4.0
+        assert t.geometry.equals(shapely.box(left, top - 4.0, left + 4.0, top))
+        # Source pixel of the tile's top-left corner (may lie outside the scene).
+        r0, c0 = round((Y0 - top) / RES), round((left - X0) / RES)
+        expected = np.zeros((SIZE, SIZE, 3), np.uint8)
+        rs, cs = slice(max(r0, 0), min(r0 + SIZE, 30)), slice(max(c0, 0), min(c0 + SIZE, 40))
+        window = data[:, rs, cs].transpose(1, 2, 0)
+        expected[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0] = window
+        np.testing.assert_array_equal(tile, expected)
+        inside = window.shape[0] * window.shape[1]
+        assert t["nodata_fraction"] == pytest.approx(1 - inside / SIZE**2)
+    # Corner cell (-501, 250) covers x 1000..1004, y 2000..2004: scene has x 1001..1004,
+    # y 2000..2003 -> 6 x 6 of 64 pixels valid.
+    corner = table[(table["row"] == -501) & (table["col"] == 250)].iloc[0]
+    assert corner["nodata_fraction"] == pytest.approx(1 - 36 / 64)
+
+
+def masked_scene(kind: str, tmp_path: Path) -> Path:
+    """16 x 16 px scene on tile corners (4 tiles) with 0, 16, 17 and 64 masked pixels per tile."""
+    data = pattern(3, 16, 16)
+    valid = np.ones((16, 16), bool)
+    valid[0:2, 8:16] = False  # top-right tile: 16 of 64 masked = 0.25
+    valid[8:10, 0:8] = False  # bottom-left tile: 16 + 1 = 17 masked
+    valid[10, 0] = False
+    valid[8:16, 8:16] = False  # bottom-right tile: all masked
+    transform = from_origin(1000.0, 2000.0, RES, RES)
+    path = tmp_path / f"{kind}.tif"
+    if kind == "nodata":
+        return write_raster(path, data * valid, transform, nodata=0)
+    if kind == "nodata_4band":  # R, G, B, NIR: the mask comes from GDAL over all four bands
+        rgbn = np.concatenate([data, pattern(1, 16, 16, seed=5)]) * valid
+        undefined = [ColorInterp.gray] + [ColorInterp.undefined] * 3
+        return write_raster(path, rgbn, transform, nodata=0, colorinterp=undefined)
+    if kind == "alpha":
+        alpha = (valid * 255).astype(np.uint8)[None]
+        interps = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+        return write_raster(path, np.concatenate([data, alpha]), transform, colorinterp=interps)
+    return write_raster(path, data, transform, mask=valid)
+
+
+@pytest.mark.parametrize("kind", ["nodata", "nodata_4band", "alpha", "mask"])
+def test_nodata_tiles_are_dropped_at_the_threshold(kind, tmp_path):
+    table, tiles = run_tile(masked_scene(kind, tmp_path), tmp_path, max_nodata_fraction=0.25)
+    assert list(zip(table["row"], table["col"], strict=True)) == [(-500, 250), (-500, 251)]
+    assert table["nodata_fraction"].tolist() == [0.0, 0.25]
+    assert tiles.shape == (2, SIZE, SIZE, 3)
+    # Masked pixels of a kept tile are 0, the others are the source's.
+    assert (tiles[1, 0:2] == 0).all() and (tiles[1, 2:] > 0).all()
+
+
+def test_overlapping_scenes_give_each_cell_once_best_then_earliest(tmp_path):
+    # Scene a: cells (-500, 250..252); scene b: cells (-500, 251..253). Both 8 px high.
+    a = pattern(3, 8, 24, seed=1)
+    a[:, 0:4, 8:16] = 0  # cell 251 is half nodata in a -> b's full tile wins there
+    b = pattern(3, 8, 24, seed=2)
+    path_a = write_raster(tmp_path / "a.tif", a, from_origin(1000.0, 2000.0, RES, RES), nodata=0)
+    path_b = write_raster(tmp_path / "b.tif", b, from_origin(1004.0, 2000.0, RES, RES), nodata=0)
+    run_tile(path_a, tmp_path, "a")
+    run_tile(path_b, tmp_path, "b")
+    for order in (["a", "b"], ["b", "a"]):
+        index = gather_tiles(
+            order,
+            [tmp_path / f"{s}.npy" for s in order],
+            [tmp_path / f"{s}.parquet" for s in order],
+            tmp_path / "tiles.npy",
+            tmp_path / "index.parquet",
+        )
+        tiles = np.load(tmp_path / "tiles.npy", mmap_mode="r")
+        assert index["col"].tolist() == [250, 251, 252, 253]  # each cell once, in order
+        # 251: b is complete, a half empty -> b; 252: tie -> the earlier scene.
+        assert index["scene"].tolist() == ["a", "b", order[0], "b"]
+        source = {"a": (a, 1000.0), "b": (b, 1004.0)}
+        for tile, scene, col in zip(tiles, index["scene"], index["col"], strict=True):
+            data, x0 = source[scene]
+            c0 = round((col * 4.0 - x0) / RES)
+            np.testing.assert_array_equal(tile, data[:, :, c0 : c0 + 8].transpose(1, 2, 0))
+
+
+def test_four_band_imagery_uses_colour_interpretation_else_bands_1_to_3(tmp_path, caplog):
+    data = pattern(4, 8, 8)
+    undefined = [
+        ColorInterp.gray,
+        ColorInterp.undefined,
+        ColorInterp.undefined,
+        ColorInterp.undefined,
+    ]
+    path = write_raster(
+        tmp_path / "rgbn.tif", data, colorinterp=undefined, photometric="MINISBLACK"
+    )
+    with caplog.at_level(logging.INFO, logger="satcluster"):
+        _, tiles = run_tile(path, tmp_path, max_nodata_fraction=1.0)
+    assert "R, G, B, NIR" in caplog.text
+    inside = tiles[tiles.any(axis=(1, 2, 3))]
+    assert set(np.unique(inside)) <= set(np.unique(data[:3])) | {0}
+    # B, G, R, NIR order declared in the colour interpretation: channels come out as R, G, B.
+    bgrn = [ColorInterp.blue, ColorInterp.green, ColorInterp.red, ColorInterp.undefined]
+    aligned = from_origin(1000.0, 2000.0, RES, RES)
+    path = write_raster(
+        tmp_path / "bgrn.tif", data, aligned, colorinterp=bgrn, photometric="MINISBLACK"
+    )
+    _, tiles = run_tile(path, tmp_path, "bgrn")
+    np.testing.assert_array_equal(tiles[0], data[[2, 1, 0]].transpose(1, 2, 0))
+
+
+def test_rgb_and_rgba_give_the_rgb_channels(tmp_path):
+    data = pattern(3, 8, 8)
+    aligned = from_origin(1000.0, 2000.0, RES, RES)
+    _, rgb = run_tile(write_raster(tmp_path / "rgb.tif", data, aligned), tmp_path, "rgb")
+    alpha = np.full((1, 8, 8), 255, np.uint8)
+    interps = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    rgba_path = write_raster(
+        tmp_path / "rgba.tif", np.concatenate([data, alpha]), aligned, colorinterp=interps
+    )
+    _, rgba = run_tile(rgba_path, tmp_path, "rgba")
+    np.testing.assert_array_equal(rgb[0], data.transpose(1, 2, 0))
+    np.testing.assert_array_equal(rgba, rgb)
+
+
+def test_single_band_is_replicated_with_a_warning(tmp_path, caplog):
+    data = pattern(1, 8, 8)
+    path = write_raster(tmp_path / "pan.tif", data, from_origin(1000.0, 2000.0, RES, RES))
+    with caplog.at_level(logging.WARNING, logger="satcluster"):
+        _, tiles = run_tile(path, tmp_path)
+    assert "single-band" in caplog.text
+    np.testing.assert_array_equal(tiles[0], np.repeat(data[0][:, :, None], 3, axis=2))
+
+
+def test_uint16_is_scaled_by_the_percentiles(tmp_path):
+    # Band b holds 100*b + 0..63 (64 distinct values per band, each once).
+    values = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    data = np.stack([values + 100 * b for b in (1, 2, 3)]).astype(np.uint16)
+    path = write_raster(tmp_path / "u16.tif", data, from_origin(1000.0, 2000.0, RES, RES))
+    _, tiles = run_tile(path, tmp_path, uint16_percentiles=[0, 100])
+    # Min -> 0 and max -> 255 per band: v -> round((v - min) * 255 / 63).
+    expected = np.round(values * 255 / 63).astype(np.uint8)
+    for band in range(3):
+        np.testing.assert_array_equal(tiles[0, :, :, band], expected)
+    # Percentiles 10/90 (linear interpolation: 6.3 and 56.7) clip the tails.
+    _, tiles = run_tile(path, tmp_path, "p", uint16_percentiles=[10, 90])
+    clipped = np.clip(np.round((values - 6.3) * 255 / 50.4), 0, 255).astype(np.uint8)
+    assert clipped[0, 0] == 0 and clipped[7, 7] == 255
+    np.testing.assert_array_equal(tiles[0, :, :, 0], clipped)
+
+
+def test_geographic_imagery_is_warped_to_the_working_crs(tmp_path):
+    # 0.0002 deg (~22 m) square near Accra in EPSG:4326; red = column, green = row.
+    lon0, lat0, step, n = -0.2, 5.56, 0.0002 / 40, 40
+    cols, rows = np.meshgrid(np.arange(n), np.arange(n))
+    data = np.stack([cols * 5 + 10, rows * 5 + 10, np.full((n, n), 100)]).astype(np.uint8)
+    path = write_raster(
+        tmp_path / "geo.tif", data, from_origin(lon0, lat0, step, step), crs="EPSG:4326"
+    )
+    table, tiles = run_tile(path, tmp_path, resolution_m=0.5, max_nodata_fraction=0.0)
+    assert len(table) > 0 and table.crs == working_crs(CRS)
+    # Tiles lie on the 4 m grid and inside the scene's footprint in EPSG:32630.
+    assert (np.array([g.bounds for g in table.geometry]) % 4.0 == 0).all()
+    xs, ys = warp_points(
+        "EPSG:4326",
+        CRS,
+        [lon0, lon0 + n * step, lon0 + n * step, lon0],
+        [lat0, lat0, lat0 - n * step, lat0 - n * step],
+    )
+    footprint = shapely.Polygon(zip(xs, ys, strict=True))
+    assert footprint.buffer(1e-6).contains(shapely.union_all(table.geometry.values))
+    # A tile's centre pixel shows the source pixel at the same place.
+    tile, geom = tiles[0], table.geometry.iloc[0]
+    cx, cy = geom.bounds[0] + 2.25, geom.bounds[3] - 2.25  # centre of pixel (4, 4)
+    (lon,), (lat,) = warp_points(CRS, "EPSG:4326", [cx], [cy])
+    col, row = (lon - lon0) / step, (lat0 - lat) / step
+    assert tile[4, 4, 0] == pytest.approx(5 * (col - 0.5) + 10, abs=3)
+    assert tile[4, 4, 1] == pytest.approx(5 * (row - 0.5) + 10, abs=3)
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="not found.*nope.tif"):
+        run_tile(tmp_path / "nope.tif", tmp_path)
+
+
+def test_raster_without_crs_is_an_input_error(tmp_path):
+    path = write_raster(tmp_path / "nocrs.tif", pattern(3, 8, 8), crs=None)
+    with pytest.raises(InputError, match="no CRS.*gdal_edit"):
+        run_tile(path, tmp_path)
+    assert not list(tmp_path.glob("s.*"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_geotiff_is_an_input_error_and_leaves_no_output(damage, tmp_path):
+    path = tmp_path / "bad.tif"
+    if damage == "garbage":
+        path.write_bytes(b"this is not a GeoTIFF" * 100)
+    else:
+        write_raster(path, pattern(3, 64, 64), compress="deflate")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InputError, match="bad.tif"):
+        run_tile(path, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tif"]  # no partial or temp files
+
+
+def test_unsupported_dtype_and_geographic_working_crs_are_input_errors(tmp_path):
+    path = write_raster(tmp_path / "f.tif", pattern(3, 8, 8).astype(np.float32))
+    with pytest.raises(InputError, match="float32.*uint8"):
+        run_tile(path, tmp_path)
+    path = write_raster(tmp_path / "ok.tif", pattern(3, 8, 8))
+    with pytest.raises(InputError, match="`crs`.*projected"):
+        run_tile(path, tmp_path, crs="EPSG:4326")
+
+
+def test_nothing_kept_is_an_input_error_naming_the_threshold(tmp_path, caplog):
+    data = pattern(3, 8, 8)
+    data[:, :4] = 0  # half of the only tile is nodata
+    path = write_raster(
+        tmp_path / "half.tif", data, from_origin(1000.0, 2000.0, RES, RES), nodata=0
+    )
+    with caplog.at_level(logging.WARNING, logger="satcluster"):
+        table, tiles = run_tile(path, tmp_path, max_nodata_fraction=0.1)
+    assert len(table) == 0 and tiles.shape == (0, SIZE, SIZE, 3)
+    assert "max_nodata_fraction" in caplog.text
+    with pytest.raises(InputError, match="tiles.max_nodata_fraction"):
+        gather_tiles(
+            ["s"],
+            [tmp_path / "s.npy"],
+            [tmp_path / "s.parquet"],
+            tmp_path / "tiles.npy",
+            tmp_path / "index.parquet",
+        )
+    assert not (tmp_path / "tiles.npy").exists() and not (tmp_path / "index.parquet").exists()
+
+
+def test_scenes_with_different_native_resolutions_need_tiles_resolution_m(tmp_path):
+    run_tile(write_raster(tmp_path / "a.tif", pattern(3, 8, 8)), tmp_path, "a")
+    coarse = write_raster(tmp_path / "b.tif", pattern(3, 8, 8), from_origin(X0, Y0, 1.0, 1.0))
+    run_tile(coarse, tmp_path, "b")
+    with pytest.raises(InputError, match="tiles.resolution_m"):
+        gather_tiles(
+            ["a", "b"],
+            [tmp_path / "a.npy", tmp_path / "b.npy"],
+            [tmp_path / "a.parquet", tmp_path / "b.parquet"],
+            tmp_path / "tiles.npy",
+            tmp_path / "index.parquet",
+        )
+
+
+def test_scene_jobs_and_gather_write_agreeing_tiles_and_index(tmp_path):
+    """What the tile_scene and gather_tiles scripts do, on two overlapping scenes."""
+    scenes = {"west": pattern(3, 40, 48, seed=3), "east": pattern(3, 40, 48, seed=4)}
+    origins = {"west": (1000.0, 2000.0), "east": (1012.0, 1998.0)}
+    for name, data in scenes.items():
+        path = write_raster(tmp_path / f"{name}.tif", data, from_origin(*origins[name], RES, RES))
+        tile_scene(
+            path,
+            name,
+            tmp_path / f"scenes/{name}.npy",
+            tmp_path / f"scenes/{name}.parquet",
+            crs=CRS,
+            size_px=SIZE,
+            resolution_m=None,
+            max_nodata_fraction=0.1,
+            uint16_percentiles=[2, 98],
+            window_rows=2,
+        )
+    index = gather_tiles(
+        list(scenes),
+        [tmp_path / f"scenes/{s}.npy" for s in scenes],
+        [tmp_path / f"scenes/{s}.parquet" for s in scenes],
+        tmp_path / "tiles.npy",
+        tmp_path / "index.parquet",
+    )
+    stored = gpd.read_parquet(tmp_path / "index.parquet")
+    tiles = np.load(tmp_path / "tiles.npy", mmap_mode="r")
+    assert list(stored.columns) == ["tile_id", "scene", "row", "col", "nodata_fraction", "geometry"]
+    assert stored["tile_id"].dtype == np.int64 and stored.crs == working_crs(CRS)
+    assert stored["tile_id"].tolist() == list(range(len(tiles))) == index["tile_id"].tolist()
+    assert tiles.dtype == np.uint8 and tiles.shape[1:] == (SIZE, SIZE, 3)
+    assert not stored.duplicated(["row", "col"]).any()
+    assert stored[["row", "col"]].apply(tuple, axis=1).is_monotonic_increasing
+    # west: x 1000..1024, y 1980..2000 -> 6 x 5 full cells. east: x 1012..1036, y 1978..1998
+    # -> full cells only for y 1980..1996 (4 rows; the half-covered rows exceed 0.1 nodata);
+    # its first 3 columns tie with west (west is earlier), so east adds 3 x 4 = 12 cells.
+    assert (stored["scene"] == "west").sum() == 30 and (stored["scene"] == "east").sum() == 12
+    for t in stored.itertuples():
+        left, top = t.col * 4.0, -t.row * 4.0
+        assert t.geometry.equals(shapely.box(left, top - 4.0, left + 4.0, top))
+        x0, y0 = origins[t.scene]
+        r0, c0 = round((y0 - top) / RES), round((left - x0) / RES)
+        expected = scenes[t.scene][:, r0 : r0 + SIZE, c0 : c0 + SIZE].transpose(1, 2, 0)
+        np.testing.assert_array_equal(tiles[t.tile_id], expected)

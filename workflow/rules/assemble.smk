@@ -1,0 +1,28 @@
+# Assembly: one GeoJSON feature per tile (clusters, cluster name, covariates) in config crs.
+# Only the active covariate sources are inputs; a source that is not configured is omitted.
+
+
+rule assemble_geojson:
+    input:
+        index=f"{RESULTS}/tiles/index.parquet",
+        labels=f"{RESULTS}/clusters/labels.parquet",
+        covariates=covariate_tables(),
+    output:
+        geojson=report(
+            f"{RESULTS}/cluster_shapefile.geojson",
+            caption="../report/cluster_shapefile.rst",
+            category="Clusters",
+        ),
+        parquet=f"{RESULTS}/cluster_shapefile.parquet",
+        names=f"{RESULTS}/clusters/suggested_names.yaml",
+    log:
+        f"{LOGS}/assemble/assemble_geojson.log",
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        crs=config["crs"],
+        final_k=FINAL_K,
+        names=config["clusters"]["names"],
+    script:
+        "../scripts/assemble_geojson.py"

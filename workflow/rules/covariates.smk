@@ -1,0 +1,105 @@
+# Per-tile covariates: one job per source and chunk of tiles, then a gather per source.
+
+
+rule building_covariates:
+    input:
+        index=f"{RESULTS}/tiles/index.parquet",
+        buildings=buildings_file,
+    output:
+        temp(f"{RESULTS}/covariates/chunks/buildings_{{chunk}}.parquet"),
+    log:
+        f"{LOGS}/covariates/buildings_{{chunk}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        n_chunks=len(CHUNKS),
+        crs=config["crs"],
+        min_confidence=config["covariates"]["buildings_min_confidence"],
+    script:
+        "../scripts/building_covariates.py"
+
+
+rule road_lines:
+    input:
+        roads_file,
+    output:
+        f"{RESULTS}/covariates/road_lines.parquet",
+    log:
+        f"{LOGS}/covariates/road_lines.log",
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        crs=config["crs"],
+    script:
+        "../scripts/road_lines.py"
+
+
+rule road_covariates:
+    input:
+        index=f"{RESULTS}/tiles/index.parquet",
+        roads=f"{RESULTS}/covariates/road_lines.parquet",
+    output:
+        temp(f"{RESULTS}/covariates/chunks/roads_{{chunk}}.parquet"),
+    log:
+        f"{LOGS}/covariates/roads_{{chunk}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        n_chunks=len(CHUNKS),
+        crs=config["crs"],
+        major_classes=config["covariates"]["major_road_classes"],
+    script:
+        "../scripts/road_covariates.py"
+
+
+rule population_covariates:
+    input:
+        index=f"{RESULTS}/tiles/index.parquet",
+        population=population_file,
+    output:
+        temp(f"{RESULTS}/covariates/chunks/population_{{chunk}}.parquet"),
+    log:
+        f"{LOGS}/covariates/population_{{chunk}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        n_chunks=len(CHUNKS),
+    script:
+        "../scripts/population_covariates.py"
+
+
+rule ndvi_covariates:
+    input:
+        unpack(landsat_files),
+        index=f"{RESULTS}/tiles/index.parquet",
+    output:
+        temp(f"{RESULTS}/covariates/chunks/ndvi_{{chunk}}.parquet"),
+    log:
+        f"{LOGS}/covariates/ndvi_{{chunk}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        n_chunks=len(CHUNKS),
+    script:
+        "../scripts/ndvi_covariates.py"
+
+
+rule gather_covariates:
+    input:
+        covariate_chunks,
+    output:
+        f"{RESULTS}/covariates/{{source}}.parquet",
+    log:
+        f"{LOGS}/covariates/gather_{{source}}.log",
+    wildcard_constraints:
+        source="|".join(COVARIATE_SOURCES),
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/gather_covariates.py"

@@ -1,0 +1,47 @@
+# Stage: deepcluster. One training job on the tiles: DeepCluster with `deepcluster.gpus` GPUs
+# on one node (one process per GPU, started by torchrun inside the job), or one CPU process
+# when no GPU is visible. A killed or failed job's rerun resumes from
+# results/deepcluster/checkpoints/ (not declared outputs, so Snakemake keeps them).
+# Only deepcluster.* settings are params: changing clusters, covariates or figures never retrains.
+
+
+rule train_deepcluster:
+    input:
+        tiles=f"{RESULTS}/tiles/tiles.npy",
+    output:
+        model=f"{RESULTS}/deepcluster/model.pt",
+        training_log=f"{RESULTS}/deepcluster/training_log.csv",
+        assignments=f"{RESULTS}/deepcluster/assignments.parquet",
+        features=f"{RESULTS}/deepcluster/features.npy",
+    log:
+        f"{LOGS}/deepcluster/train_deepcluster.log",
+    threads: 16
+    resources:
+        # GPUs on one node; never `tasks` (the SLURM plugin would start the job once per GPU).
+        # CPUs: threads, or `cpus_per_gpu` / `cpus_per_task` from the profile.
+        gpu=config["deepcluster"]["gpus"],
+        nodes=1,
+        mem_mb=72000,
+        runtime=4320,
+    params:
+        arch=config["deepcluster"]["arch"],
+        sobel=config["deepcluster"]["sobel"],
+        clustering=config["deepcluster"]["clustering"],
+        k=config["deepcluster"]["k"],
+        lr=config["deepcluster"]["lr"],
+        wd=config["deepcluster"]["wd"],
+        momentum=config["deepcluster"]["momentum"],
+        batch=config["deepcluster"]["batch"],
+        epochs=config["deepcluster"]["epochs"],
+        features_epoch=config["deepcluster"]["features_epoch"],
+        reassign=config["deepcluster"]["reassign"],
+        workers=config["deepcluster"]["workers"],
+        seed=config["deepcluster"]["seed"],
+        pca_dim=config["deepcluster"]["pca_dim"],
+        input_size=config["deepcluster"]["input_size"],
+        gpus=config["deepcluster"]["gpus"],
+        amp=config["deepcluster"]["amp"],
+        checkpoints=config["deepcluster"]["checkpoints"],
+        resume=config["deepcluster"]["resume"],
+    script:
+        "../scripts/train_deepcluster.py"

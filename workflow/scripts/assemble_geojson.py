@@ -1,0 +1,18 @@
+"""Snakemake adapter: the cluster GeoJSON, its GeoParquet twin and suggested cluster names."""
+
+from satcluster.assemble import assemble
+from satcluster.runlog import setup_logging, timed, user_errors_exit
+
+log = setup_logging(snakemake.log[0])
+with user_errors_exit(log), timed(log, "assembly"):
+    assemble(
+        snakemake.input.index,
+        snakemake.input.labels,
+        list(snakemake.input.covariates),
+        crs=snakemake.params.crs,
+        final_k=snakemake.params.final_k,
+        names=dict(snakemake.params.names),
+        geojson_path=snakemake.output.geojson,
+        parquet_path=snakemake.output.parquet,
+        names_path=snakemake.output.names,
+    )

@@ -1,0 +1,18 @@
+"""Snakemake adapter: write the interactive, offline map of the clusters (results/map.html)."""
+
+from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.webmap import write_web_map
+
+log = setup_logging(snakemake.log[0])
+with user_errors_exit(log), timed(log, "web map"):
+    write_web_map(
+        snakemake.input.table,
+        snakemake.input.tiles,
+        snakemake.output[0],
+        snakemake.params.ks,
+        snakemake.params.final_k,
+        snakemake.params.palette,
+        snakemake.params.thumbnail_px,
+        snakemake.params.max_thumbnails,
+        snakemake.params.basemap,
+    )
