@@ -382,6 +382,17 @@ def test_multiprocess_run_matches_single_process(reference_run, tiles_path, tmp_
     assert len(pd.read_csv(tmp_path / "training_log.csv")) == 2
 
 
+def test_multiprocess_pic_resizes_the_head_under_ddp(tiles_path, tmp_path):
+    """PIC changes the number of clusters each epoch: the head is replaced and DDP re-wrapped."""
+    args = [sys.executable, "-m", "satcluster.deepcluster", str(tiles_path), *CLI_ARGS]
+    args += ["--exp", str(tmp_path), "--nproc", "2", "--threads", "2", "--clustering", "PIC"]
+    subprocess.run(args, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert len(log) == 2 and (log["n_empty"] == 0).all()
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert model["n_labels"] == log["n_clusters"].iloc[-1]
+
+
 def test_cli_trains_on_a_folder_of_png_tiles(tmp_path):
     folder = tmp_path / "tiles"
     for i, tile in enumerate(synthetic_tiles(48)):

@@ -265,7 +265,7 @@ def test_map_in_headless_chromium(browser, web_map, tmp_path):
     assert errors == []
 
     legend = browser.find_element("css selector", ".satcluster-legend").text
-    assert "clusters, k = 4" in legend and "water (25.0%)" in legend
+    assert "clusters, k = 4" in legend and "2 · water (25.0%)" in legend
     layers = browser.find_elements("css selector", ".leaflet-control-layers-base label")
     assert [label.text.strip() for label in layers] == ["k = 2", "k = 4 (final)"]
 

@@ -11,6 +11,7 @@ import logging
 
 import faiss
 import numpy as np
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +25,41 @@ def pca_whiten_l2(
 
     Fitted on a random sample of at most ``sample`` rows; applied to all rows in
     chunks so a memory-mapped float16 array never has to be held as float32 at once.
+    The eigendecomposition runs in torch (on the GPU when one is visible): faiss's
+    PCAMatrix took 112 s for 4096-d VGG features on 2 cores (66 s on 16), torch 12 s
+    on the same 2 cores and well under a second on a GPU (BENCHMARKS.md).
     """
     n, d = features.shape
     dim = int(min(dim, d, max(n - 1, 1)))
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, sample), replace=False))
-    fit = np.ascontiguousarray(features[fit_rows], dtype=np.float32)
-    pca = faiss.PCAMatrix(d, dim, -0.5)
-    pca.train(fit)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    mean, projection = _fit_whitening(features[fit_rows], dim, device)
     out = np.empty((n, dim), dtype=np.float32)
     step = 65_536
     for start in range(0, n, step):
-        block = np.ascontiguousarray(features[start : start + step], dtype=np.float32)
-        out[start : start + step] = pca.apply_py(block)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    out /= np.maximum(norms, 1e-12)
+        block = torch.as_tensor(
+            np.ascontiguousarray(features[start : start + step], dtype=np.float32), device=device
+        )
+        whitened = (block - mean) @ projection
+        out[start : start + step] = torch.nn.functional.normalize(whitened, dim=1).cpu().numpy()
     return out
+
+
+def _fit_whitening(
+    fit: np.ndarray, dim: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and D x dim projection onto the top ``dim`` principal axes, scaled by eigenvalue^-0.5."""
+    x = torch.as_tensor(np.ascontiguousarray(fit, dtype=np.float32), device=device)
+    mean = x.mean(dim=0)
+    centred = x - mean
+    # float64 for the covariance and eigh: float32 loses the small eigenvalues that
+    # whitening divides by.
+    cov = (centred.T.double() @ centred.double()) / max(len(x) - 1, 1)
+    eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
+    eigvals = eigvals.flip(0)[:dim].clamp_min(eigvals[-1].item() * 1e-12 + 1e-30)
+    projection = (eigvecs.flip(1)[:, :dim] / eigvals.sqrt()).float()
+    return mean, projection
 
 
 def kmeans(

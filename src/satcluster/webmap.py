@@ -224,7 +224,8 @@ function satclusterLegend(map, initialIndex) {
     var meta = satclusterMeta, k = meta.ks[kIndex];
     var html = "<b>clusters, k = " + k + "</b>";
     for (var i = 0; i < k; i++) {
-      var name = kIndex === meta.finalIndex ? meta.names[i] : "cluster " + i;
+      var name = "cluster " + i;
+      if (kIndex === meta.finalIndex && meta.names[i] !== name) { name = i + " · " + meta.names[i]; }
       html += "<div class='satcluster-entry'><span class='satcluster-swatch' style='background:" +
         meta.colors[kIndex][i] + "'></span>" + satclusterEscape(name) + " (" +
         (100 * meta.shares[kIndex][i]).toFixed(1) + "%)</div>";

@@ -17,6 +17,8 @@ rule assemble_geojson:
         names=f"{RESULTS}/clusters/suggested_names.yaml",
     log:
         f"{LOGS}/assemble/assemble_geojson.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=60,

@@ -11,6 +11,8 @@ rule cluster_tiles:
         centroids=f"{RESULTS}/clusters/centroids.npz",
     log:
         f"{LOGS}/clusters/cluster_tiles.log",
+    conda:
+        CONDA_ENV
     threads: 4
     resources:
         mem_mb=16000,
@@ -40,6 +42,8 @@ rule evaluate_phenotypes:
         ),
     log:
         f"{LOGS}/clusters/evaluate_phenotypes.log",
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=8000,

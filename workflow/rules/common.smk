@@ -14,6 +14,9 @@ except InputError as err:
     raise WorkflowError(str(err)) from None
 
 
+# The conda environment of every rule, used with `--software-deployment-method conda`:
+# create it once with `conda env create -f environment.yml` (it installs this package).
+CONDA_ENV = "satcluster"
 DEMO = config["demo"]["enabled"]
 DEMO_DIR = "resources/demo"
 RESULTS = "results"

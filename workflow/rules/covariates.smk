@@ -9,6 +9,8 @@ rule building_covariates:
         temp(f"{RESULTS}/covariates/chunks/buildings_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/buildings_{{chunk}}.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=120,
@@ -27,6 +29,8 @@ rule road_lines:
         f"{RESULTS}/covariates/road_lines.parquet",
     log:
         f"{LOGS}/covariates/road_lines.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=60,
@@ -44,6 +48,8 @@ rule road_covariates:
         temp(f"{RESULTS}/covariates/chunks/roads_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/roads_{{chunk}}.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=120,
@@ -63,6 +69,8 @@ rule population_covariates:
         temp(f"{RESULTS}/covariates/chunks/population_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/population_{{chunk}}.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=120,
@@ -80,6 +88,8 @@ rule ndvi_covariates:
         temp(f"{RESULTS}/covariates/chunks/ndvi_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/ndvi_{{chunk}}.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=120,
@@ -98,6 +108,8 @@ rule gather_covariates:
         f"{LOGS}/covariates/gather_{{source}}.log",
     wildcard_constraints:
         source="|".join(COVARIATE_SOURCES),
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=30,

@@ -15,6 +15,8 @@ rule train_deepcluster:
         features=f"{RESULTS}/deepcluster/features.npy",
     log:
         f"{LOGS}/deepcluster/train_deepcluster.log",
+    conda:
+        CONDA_ENV
     threads: 16
     resources:
         # GPUs on one node; never `tasks` (the SLURM plugin would start the job once per GPU).

@@ -16,6 +16,8 @@ rule demo_city:
         truth=DEMO_FILES["truth"],
     log:
         f"{LOGS}/demo/demo_city.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=30,

@@ -39,6 +39,8 @@ rule plot_cluster_map:
         ),
     log:
         f"{LOGS}/figures/plot_cluster_map.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -71,6 +73,8 @@ rule plot_example_tiles:
         ),
     log:
         f"{LOGS}/figures/plot_example_tiles.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -103,6 +107,8 @@ rule plot_cluster_shares:
         ),
     log:
         f"{LOGS}/figures/plot_cluster_shares.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=15,
@@ -134,6 +140,8 @@ rule plot_cluster_sankey:
         ),
     log:
         f"{LOGS}/figures/plot_cluster_sankey.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -166,6 +174,8 @@ rule plot_covariate_radar:
         ),
     log:
         f"{LOGS}/figures/plot_covariate_radar.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -197,6 +207,8 @@ rule plot_covariate_distributions:
         ),
     log:
         f"{LOGS}/figures/plot_covariate_distributions.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -229,6 +241,8 @@ rule plot_embedding_pca:
         ),
     log:
         f"{LOGS}/figures/plot_embedding_pca.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=30,
@@ -261,6 +275,8 @@ rule plot_centroid_distances:
         ),
     log:
         f"{LOGS}/figures/plot_centroid_distances.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=30,
@@ -292,6 +308,8 @@ rule plot_training_curves:
         ),
     log:
         f"{LOGS}/figures/plot_training_curves.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=1000,
         runtime=10,
@@ -322,6 +340,8 @@ rule plot_phenotype_contingency:
         ),
     log:
         f"{LOGS}/figures/plot_phenotype_contingency.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
@@ -347,6 +367,8 @@ rule web_map:
         ),
     log:
         f"{LOGS}/figures/web_map.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=60,

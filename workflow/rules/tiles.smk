@@ -14,6 +14,8 @@ rule tile_scene:
         f"{LOGS}/tiles/tile_scene_{{scene}}.log",
     wildcard_constraints:
         scene="|".join(re.escape(name) for name in SCENES),
+    conda:
+        CONDA_ENV
     threads: 2  # one reads (GDAL decompression) while the other cuts and writes tiles
     resources:
         mem_mb=4000,
@@ -38,6 +40,8 @@ rule gather_tiles:
         index=f"{RESULTS}/tiles/index.parquet",
     log:
         f"{LOGS}/tiles/gather_tiles.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=60,

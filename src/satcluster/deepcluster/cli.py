@@ -297,9 +297,8 @@ def launch_workers(nproc: int, tiles: Path, device: str, args: argparse.Namespac
         if sink:
             sink.close()
     if code != 0:
-        raise RuntimeError(
-            f"{nproc} training processes failed (exit status {code}); see the messages above."
-        )
+        log.error("the %d training processes failed (exit status %d); see above", nproc, code)
+        raise SystemExit(code)
 
 
 def _run_worker(

@@ -16,6 +16,7 @@ come from the model after e - 1 epochs of training; "features of epoch e"
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -305,7 +306,9 @@ class DeepCluster:
     def reset_head(self, n_labels: int, epoch: int) -> None:
         """Head weights N(0, 0.01), bias 0, the same on every rank (seeded by epoch)."""
         generator = torch.Generator().manual_seed(_seed(self.s.seed, epoch, 0xC1A55))
-        if reset_head(self.model, n_labels, generator):
+        if reset_head(self.model, n_labels, generator):  # PIC: another number of clusters
+            self.net = self.model  # drop the old DDP wrapper (and its gradient hooks) first
+            gc.collect()
             self.net = distributed.wrap(self.model, self.ctx)
 
     def train_epoch(
@@ -446,7 +449,7 @@ class DeepCluster:
         )
         if progress.iteration and state["world_size"] != self.ctx.world_size:
             log.warning(
-                "checkpoint written by %d processes, now %d: epoch %d restarts its training pass",
+                "checkpoint written by %d processes, now %d: epoch %d starts again",
                 state["world_size"],
                 self.ctx.world_size,
                 progress.epoch + 1,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from satcluster.errors import InputError
 from satcluster.figures.common import new_figure, save_figure, style
@@ -48,6 +49,7 @@ def plot_training_curves(log: pd.DataFrame) -> Figure:
             ax.set_title(CURVES[curve])
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if curve == "nmi_prev":
                 ax.set_ylim(0, 1.02)
         for ax in axes[len(curves) :]:

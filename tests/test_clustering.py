@@ -1,0 +1,72 @@
+"""PCA-whitening + L2 and faiss k-means shared by DeepCluster and the clusters stage."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+import torch
+
+from satcluster.clustering import _fit_whitening, kmeans, pca_whiten_l2
+
+
+def _correlated(n: int = 600, d: int = 24, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mixing = rng.standard_normal((d, d)) * np.linspace(3, 0.2, d)
+    return (rng.standard_normal((n, d)) @ mixing + 5).astype(np.float32)
+
+
+def test_whitening_gives_unit_covariance_before_normalisation():
+    x = _correlated()
+    out = pca_whiten_l2(x, 8)
+    assert out.shape == (600, 8) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    # Before the row normalisation the projected data is white: identity covariance.
+    mean, projection = _fit_whitening(x, 8, torch.device("cpu"))
+    projected = (torch.from_numpy(x) - mean) @ projection
+    np.testing.assert_allclose(np.cov(projected.numpy().T), np.eye(8), atol=1e-3)
+
+
+def test_matches_faiss_pca_matrix_up_to_axis_signs():
+    x = _correlated()
+    ours = pca_whiten_l2(x, 6)
+    pca = faiss.PCAMatrix(x.shape[1], 6, -0.5)
+    pca.train(x)
+    ref = pca.apply_py(x)
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    # Principal axes are defined up to sign: compare column by column with the sign aligned.
+    signs = np.sign(np.sum(ours * ref, axis=0))
+    np.testing.assert_allclose(ours * signs, ref, atol=2e-3)
+
+
+def test_float16_memmap_input(tmp_path):
+    x = _correlated()
+    mm = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float16, shape=x.shape)
+    mm[:] = x
+    out = pca_whiten_l2(np.load(tmp_path / "f.npy", mmap_mode="r"), 4)
+    assert out.shape == (600, 4) and np.isfinite(out).all()
+
+
+def test_dim_is_capped_by_samples_and_features():
+    assert pca_whiten_l2(_correlated(n=5, d=24), 16).shape == (5, 4)
+    assert pca_whiten_l2(_correlated(d=3), 16).shape == (600, 3)
+
+
+def test_kmeans_uses_every_point_and_recovers_blobs(capfd):
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((4, 8)) * 20
+    truth = np.repeat(np.arange(4), 2000)  # 2000 points per centroid: above faiss's 256 default
+    x = (centres[truth] + rng.standard_normal((8000, 8))).astype(np.float32)
+    # One random start can seed two centroids in one blob: keep the best of a few, as the
+    # clusters stage does (clusters.n_init).
+    runs = [kmeans(x, 4, seed=seed) for seed in range(4)]
+    labels, centroids, objective = min(runs, key=lambda run: run[2])
+    assert "Sampling a subset" not in capfd.readouterr().out  # faiss did not subsample
+    assert labels.shape == (8000,) and centroids.shape == (4, 8) and np.isfinite(objective)
+    for cluster in range(4):
+        assert len(np.unique(truth[labels == cluster])) == 1
+
+
+def test_kmeans_rejects_more_clusters_than_points():
+    with pytest.raises(ValueError, match="larger than the number of points"):
+        kmeans(np.zeros((3, 2), dtype=np.float32), 4, seed=0)
