@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -197,3 +198,39 @@ def completed_run(tiny_run: TinyRun, tmp_path: Path) -> WorkflowDir:
     dest = tmp_path / "clone"
     shutil.copytree(tiny_run.workdir.path, dest, symlinks=True)
     return WorkflowDir(dest)
+
+
+# --- a small demo city shared by the covariate tests ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_city(tmp_path_factory: pytest.TempPathFactory):
+    """A 512 m demo city, generated once per session (the smallest with enough tiles of
+    every phenotype for stable per-district means)."""
+    from satcluster.demo import generate_demo_city
+
+    return generate_demo_city(tmp_path_factory.mktemp("demo_city") / "demo", seed=7, size_m=512)
+
+
+def demo_tiles_by_phenotype(truth_path: Path, size_m: float = 32.0):
+    """A grid of square tiles (index tile_id) over the demo city, each with the phenotype
+    of the district under its centre; tiles whose centre is in no district are dropped."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    truth = gpd.read_file(truth_path)
+    west, south, east, north = truth.total_bounds
+    x, y = np.meshgrid(
+        np.arange(west, east - size_m + 1, size_m), np.arange(south, north - size_m + 1, size_m)
+    )
+    x, y = x.ravel(), y.ravel()
+    tiles = gpd.GeoDataFrame(
+        geometry=shapely.box(x, y, x + size_m, y + size_m),
+        index=pd.RangeIndex(len(x), name="tile_id"),
+        crs=truth.crs,
+    )
+    centres = gpd.GeoDataFrame(geometry=tiles.centroid, crs=truth.crs)
+    joined = centres.sjoin(truth[["phenotype", "geometry"]], predicate="within")
+    tiles["phenotype"] = joined["phenotype"].groupby(level=0).first()
+    return tiles.dropna(subset=["phenotype"]).astype({"phenotype": int})

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import demo_tiles_by_phenotype
 from shapely import affinity
 
 from satcluster.covariates.buildings import (
@@ -264,33 +265,8 @@ def test_orientation_folds_onto_0_45_degrees():
 # --- the demo city's planted districts ------------------------------------------------------
 
 
-def demo_tiles(truth: gpd.GeoDataFrame, size_m: float = 32.0) -> gpd.GeoDataFrame:
-    """A plain grid of square tiles over the demo city, each labelled by the district
-    phenotype at its centroid."""
-    west, south, east, north = truth.total_bounds
-    x, y = np.meshgrid(np.arange(west, east, size_m), np.arange(south, north, size_m))
-    x, y = x.ravel(), y.ravel()
-    tiles = gpd.GeoDataFrame(
-        geometry=shapely.box(x, y, x + size_m, y + size_m),
-        index=pd.RangeIndex(len(x), name="tile_id"),
-        crs=truth.crs,
-    )
-    centroids = gpd.GeoDataFrame(geometry=tiles.centroid, crs=truth.crs)
-    joined = centroids.sjoin(truth[["phenotype", "geometry"]], predicate="within")
-    tiles["phenotype"] = joined["phenotype"].groupby(level=0).first()
-    return tiles.dropna(subset=["phenotype"])
-
-
-@pytest.fixture(scope="module")
-def demo_city(tmp_path_factory):
-    from satcluster import demo
-
-    # 512 m is the smallest city with enough tiles of phenotype 0 for a stable mean.
-    return demo.generate_demo_city(tmp_path_factory.mktemp("city") / "demo", seed=7, size_m=512)
-
-
 def test_demo_city_dense_districts_have_the_buildings_and_the_planted_orientation(demo_city):
-    tiles = demo_tiles(gpd.read_file(demo_city.truth))
+    tiles = demo_tiles_by_phenotype(demo_city.truth)
     table = chunk_building_covariates(
         tiles, demo_city.buildings, CRS, city_bounds=tuple(tiles.total_bounds)
     )

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from conftest import demo_tiles_by_phenotype
 from rasterio.transform import from_origin
 
 from satcluster.covariates.ndvi import landsat_ndvi, ndvi_covariates, qa_clear, reflectance
-from satcluster.demo import generate_demo_city
 from satcluster.errors import InputError
 
 UTM = "EPSG:32630"
@@ -144,25 +144,6 @@ def test_band_without_crs_is_an_input_error(tmp_path):
     red, nir, qa = _scene(tmp_path, crs=None)
     with pytest.raises(InputError, match="Landsat red .*SR_B4.TIF has no CRS"):
         ndvi_covariates(_tiles(shapely.box(0, 0, 60, 60)), red, nir, qa)
-
-
-@pytest.fixture(scope="module")
-def demo_city(tmp_path_factory):
-    return generate_demo_city(tmp_path_factory.mktemp("demo") / "city", seed=7, size_m=384)
-
-
-def demo_tiles_by_phenotype(truth_path: Path, size_m: float = 32) -> gpd.GeoDataFrame:
-    """A grid of square tiles over the demo city, each with the district under its centre."""
-    truth = gpd.read_file(truth_path)
-    west, south, east, north = truth.total_bounds
-    x, y = np.meshgrid(
-        np.arange(west, east - size_m + 1, size_m), np.arange(south, north - size_m + 1, size_m)
-    )
-    boxes = shapely.box(x.ravel(), y.ravel(), x.ravel() + size_m, y.ravel() + size_m)
-    tiles = gpd.GeoDataFrame(geometry=boxes, crs=truth.crs)
-    centres = gpd.GeoDataFrame(geometry=tiles.centroid, crs=truth.crs)
-    phenotype = gpd.sjoin(centres, truth, predicate="within")["phenotype"]
-    return tiles.join(phenotype, how="inner")
 
 
 def test_demo_city_vegetation_is_greenest_and_water_lowest(demo_city):

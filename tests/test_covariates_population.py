@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from conftest import demo_tiles_by_phenotype
 from pyproj import CRS, Geod, Proj
 from rasterio.transform import from_origin
 
 from satcluster.covariates.population import population_covariates
 from satcluster.covariates.zonal import area_weighted_reference
-from satcluster.demo import generate_demo_city
 from satcluster.errors import InputError
 
 UTM = "EPSG:32630"
@@ -149,25 +149,6 @@ def test_empty_chunk_gives_an_empty_table(tmp_path):
     table = population_covariates(_tiles(), path)
     assert table.empty
     assert list(table.columns) == ["population_density_km2", "population_coverage"]
-
-
-@pytest.fixture(scope="module")
-def demo_city(tmp_path_factory):
-    return generate_demo_city(tmp_path_factory.mktemp("demo") / "city", seed=7, size_m=384)
-
-
-def demo_tiles_by_phenotype(truth_path: Path, size_m: float = 32) -> gpd.GeoDataFrame:
-    """A grid of square tiles over the demo city, each with the district under its centre."""
-    truth = gpd.read_file(truth_path)
-    west, south, east, north = truth.total_bounds
-    x, y = np.meshgrid(
-        np.arange(west, east - size_m + 1, size_m), np.arange(south, north - size_m + 1, size_m)
-    )
-    boxes = shapely.box(x.ravel(), y.ravel(), x.ravel() + size_m, y.ravel() + size_m)
-    tiles = gpd.GeoDataFrame(geometry=boxes, crs=truth.crs)
-    centres = gpd.GeoDataFrame(geometry=tiles.centroid, crs=truth.crs)
-    phenotype = gpd.sjoin(centres, truth, predicate="within")["phenotype"]
-    return tiles.join(phenotype, how="inner")
 
 
 def test_demo_city_dense_districts_are_the_most_populated(demo_city):

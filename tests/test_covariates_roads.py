@@ -221,13 +221,6 @@ def test_roads_that_miss_the_city_give_nan_and_a_warning(tmp_path, caplog):
 # --- the demo city ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo_city(tmp_path_factory):
-    from satcluster import demo
-
-    return demo.generate_demo_city(tmp_path_factory.mktemp("city") / "demo", seed=7, size_m=512)
-
-
 def test_demo_city_roads_skip_the_railway_and_reach_the_built_districts(demo_city):
     roads = load_roads(demo_city.roads, CRS)
     assert set(roads["highway"]) <= {"primary", "secondary", "tertiary", "residential", "service"}

@@ -15,11 +15,10 @@ from scipy import sparse
 from scipy.spatial.distance import cdist
 
 from satcluster.figures.common import (
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
-    read_table,
+    read_cluster_labels,
     save_figure,
     style,
 )
@@ -102,8 +101,7 @@ def draw_centroid_distances(
     dpi: int,
 ) -> None:
     """Compute centroid and within-cluster distances, draw them and save the figure."""
-    table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table, labels = read_cluster_labels(table_path, n_clusters)
     embedding = load_embedding_rows(embedding_path, table["tile_id"].to_numpy(np.int64))
     between, within = centroid_distances(embedding, labels, n_clusters)
     fig = plot_centroid_distances(

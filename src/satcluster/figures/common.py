@@ -98,6 +98,12 @@ def check_labels(labels: np.ndarray, n_clusters: int, where: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def read_cluster_labels(table_path: str | Path, n_clusters: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Tile ids, cluster (and names when present) of the assembled table, with checked labels."""
+    table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])
+    return table, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+
+
 def cluster_names(table: pd.DataFrame, n_clusters: int) -> list[str]:
     """Name of every cluster id 0..n_clusters-1 from the ``cluster_name`` column."""
     names = [f"cluster {i}" for i in range(n_clusters)]

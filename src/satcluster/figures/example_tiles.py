@@ -12,11 +12,10 @@ from PIL import Image
 
 from satcluster.errors import InputError
 from satcluster.figures.common import (
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
-    read_table,
+    read_cluster_labels,
     save_figure,
     style,
 )
@@ -105,8 +104,7 @@ def draw_example_tiles(
     dpi: int,
 ) -> None:
     """Sample tiles per cluster from tiles.npy, draw the grid and save it to ``outputs``."""
-    table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table, labels = read_cluster_labels(table_path, n_clusters)
     tiles = np.load(require_file(tiles_path, "tile array"), mmap_mode="r")
     tile_ids = table["tile_id"].to_numpy(np.int64)
     if tiles.ndim != 4 or tiles.shape[3] != 3 or (len(tile_ids) and tile_ids.max() >= len(tiles)):

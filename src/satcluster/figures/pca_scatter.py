@@ -11,11 +11,10 @@ from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
 
 from satcluster.figures.common import (
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
-    read_table,
+    read_cluster_labels,
     save_figure,
     style,
 )
@@ -81,8 +80,7 @@ def draw_pca_scatter(
     dpi: int,
 ) -> None:
     """Project the embedding on PC1/PC2, draw the scatter and save it."""
-    table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table, labels = read_cluster_labels(table_path, n_clusters)
     embedding = load_embedding_rows(embedding_path, table["tile_id"].to_numpy(np.int64))
     coords, explained = principal_components(embedding)
     fig = plot_pca_scatter(
