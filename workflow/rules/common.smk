@@ -14,9 +14,9 @@ except InputError as err:
     raise WorkflowError(str(err)) from None
 
 
-# The conda environment of every rule, used with `--software-deployment-method conda`:
-# create it once with `conda env create -f environment.yml` (it installs this package).
-CONDA_ENV = "satcluster"
+# The conda environment file of every rule, used with `--software-deployment-method conda`
+# (relative to the rule files).
+CONDA_ENV = "../envs/satcluster.yaml"
 DEMO = config["demo"]["enabled"]
 DEMO_DIR = "resources/demo"
 RESULTS = "results"
