@@ -38,9 +38,10 @@ def pca_whiten_l2(
     out = np.empty((n, dim), dtype=np.float32)
     step = 65_536
     for start in range(0, n, step):
-        block = torch.as_tensor(
-            np.ascontiguousarray(features[start : start + step], dtype=np.float32), device=device
-        )
+        # np.array copies: a float32 row slice of a read-only memmap would be a
+        # non-writable view, which torch refuses to wrap safely.
+        block = torch.from_numpy(np.array(features[start : start + step], dtype=np.float32))
+        block = block.to(device)
         whitened = (block - mean) @ projection
         out[start : start + step] = torch.nn.functional.normalize(whitened, dim=1).cpu().numpy()
     return out
@@ -50,7 +51,7 @@ def _fit_whitening(
     fit: np.ndarray, dim: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and D x dim projection onto the top ``dim`` principal axes, scaled by eigenvalue^-0.5."""
-    x = torch.as_tensor(np.ascontiguousarray(fit, dtype=np.float32), device=device)
+    x = torch.from_numpy(np.array(fit, dtype=np.float32)).to(device)
     mean = x.mean(dim=0)
     centred = x - mean
     # float64 for the covariance and eigh: float32 loses the small eigenvalues that

@@ -9,6 +9,7 @@ buildings; a cluster with none gets "N.A." instead of a bar.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def plot_radar(
             ax.tick_params(axis="x", pad=-1)
             ax.set_theta_zero_location("N")
             ax.set_theta_direction(-1)
-            title = f"{cluster_label(cluster, names[cluster])}\n{shares[cluster]:.0%} of tiles"
+            # Wrapped: long derived names ("dense buildings, low NDVI, oriented 25 deg")
+            # would otherwise run into the next panel or off the figure.
+            label = textwrap.fill(cluster_label(cluster, names[cluster]), width=30)
+            title = f"{label}\n{shares[cluster]:.0%} of tiles"
             ax.set_title(title, fontsize=8, color="black", pad=12)
         fig.suptitle("Covariate medians per cluster (quantiles across all tiles)")
     return fig
