@@ -98,6 +98,23 @@ def check_labels(labels: np.ndarray, n_clusters: int, where: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def read_cluster_covariates(
+    table_path: str | Path, n_clusters: int
+) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """Cluster table with its covariate columns, the covariates present, and checked labels.
+
+    Raises InputError when the table has no covariate at all (no source configured).
+    """
+    table = read_table(table_path, ["cluster"], ["cluster_name", *COVARIATES])
+    variables = present_covariates(table.columns, include_quality=False)
+    if not variables:
+        raise InputError(
+            f"{table_path} has no covariate columns; configure at least one covariate source "
+            "under `inputs` (buildings, roads, population or landsat)."
+        )
+    return table, variables, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+
+
 def read_cluster_labels(table_path: str | Path, n_clusters: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Tile ids, cluster (and names when present) of the assembled table, with checked labels."""
     table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])

@@ -11,15 +11,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from satcluster.errors import InputError
 from satcluster.figures.common import (
     COVARIATES,
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
-    present_covariates,
-    read_table,
+    read_cluster_covariates,
     save_figure,
     style,
 )
@@ -75,14 +72,7 @@ def draw_covariate_distributions(
     table_path: str | Path, outputs: Sequence[str | Path], n_clusters: int, palette: str, dpi: int
 ) -> None:
     """Read the covariates present in the cluster table, draw their distributions and save."""
-    table = read_table(table_path, ["cluster"], ["cluster_name", *COVARIATES])
-    variables = present_covariates(table.columns, include_quality=False)
-    if not variables:
-        raise InputError(
-            f"{table_path} has no covariate columns; configure at least one covariate source "
-            "under `inputs` (buildings, roads, population or landsat)."
-        )
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table, variables, labels = read_cluster_covariates(table_path, n_clusters)
     fig = plot_covariate_distributions(
         clean_orientation(table[variables]),
         labels,

@@ -17,17 +17,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from satcluster.errors import InputError
 from satcluster.figures.common import (
     COVARIATES,
     ORIENTATION,
-    check_labels,
     cluster_label,
     cluster_names,
     cluster_shares,
     new_figure,
-    present_covariates,
-    read_table,
+    read_cluster_covariates,
     save_figure,
     style,
 )
@@ -103,14 +100,7 @@ def draw_radar(
     table_path: str | Path, outputs: Sequence[str | Path], n_clusters: int, palette: str, dpi: int
 ) -> None:
     """Read the covariates, compute per-cluster quantile medians, draw and save them."""
-    table = read_table(table_path, ["cluster"], ["cluster_name", *COVARIATES])
-    variables = present_covariates(table.columns, include_quality=False)
-    if not variables:
-        raise InputError(
-            f"{table_path} has no covariate columns; configure at least one covariate source "
-            "under `inputs` (buildings, roads, population or landsat)."
-        )
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table, variables, labels = read_cluster_covariates(table_path, n_clusters)
     medians = quantile_medians(table[variables], labels, n_clusters)
     fig = plot_radar(
         medians,
