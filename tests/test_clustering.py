@@ -39,10 +39,13 @@ def test_matches_faiss_pca_matrix_up_to_axis_signs():
     np.testing.assert_allclose(ours * signs, ref, atol=2e-3)
 
 
-def test_float16_memmap_input(tmp_path):
+@pytest.mark.filterwarnings("error::UserWarning")  # torch warns on non-writable arrays
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_read_only_memmap_input(tmp_path, dtype):
     x = _correlated()
-    mm = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float16, shape=x.shape)
+    mm = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=dtype, shape=x.shape)
     mm[:] = x
+    mm.flush()
     out = pca_whiten_l2(np.load(tmp_path / "f.npy", mmap_mode="r"), 4)
     assert out.shape == (600, 4) and np.isfinite(out).all()
 

@@ -38,10 +38,10 @@ def pca_whiten_l2(
     out = np.empty((n, dim), dtype=np.float32)
     step = 65_536
     for start in range(0, n, step):
-        # np.array copies: a float32 row slice of a read-only memmap would be a
-        # non-writable view, which torch refuses to wrap safely.
-        block = torch.from_numpy(np.array(features[start : start + step], dtype=np.float32))
-        block = block.to(device)
+        # "W": a float32 slice of a read-only memmap is a non-writable view, which torch
+        # will not wrap safely; np.require copies only then (or to convert float16).
+        block = np.require(features[start : start + step], np.float32, ["C", "W"])
+        block = torch.from_numpy(block).to(device)
         whitened = (block - mean) @ projection
         out[start : start + step] = torch.nn.functional.normalize(whitened, dim=1).cpu().numpy()
     return out
@@ -51,15 +51,17 @@ def _fit_whitening(
     fit: np.ndarray, dim: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and D x dim projection onto the top ``dim`` principal axes, scaled by eigenvalue^-0.5."""
-    x = torch.from_numpy(np.array(fit, dtype=np.float32)).to(device)
+    # The fit rows are a fancy-indexed copy already: no second copy unless converting.
+    x = torch.from_numpy(np.require(fit, np.float32, ["C", "W"])).to(device)
     mean = x.mean(dim=0)
     centred = x - mean
     # float64 for the covariance and eigh: float32 loses the small eigenvalues that
     # whitening divides by.
     cov = (centred.T.double() @ centred.double()) / max(len(x) - 1, 1)
     eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
-    eigvals = eigvals.flip(0)[:dim].clamp_min(eigvals[-1].item() * 1e-12 + 1e-30)
-    projection = (eigvecs.flip(1)[:, :dim] / eigvals.sqrt()).float()
+    largest = eigvals[-1].item()
+    top = eigvals.flip(0)[:dim].clamp_min(largest * 1e-12 + 1e-30)
+    projection = (eigvecs.flip(1)[:, :dim] / top.sqrt()).float()
     return mean, projection
 
 
