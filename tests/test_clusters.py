@@ -86,7 +86,7 @@ def test_kmeans_recovers_nested_blobs_with_parent_ordered_ids():
 
 
 def test_restarts_find_the_blobs_a_single_random_start_can_miss():
-    from satcluster.clustering import kmeans, pca_whiten_l2
+    from satcluster.embedding import kmeans, pca_whiten_l2
 
     features, truth = simplex_blobs(n_blobs=8, dim=16, seed=4)
     embedding = pca_whiten_l2(features, 7)

@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import yaml
 
+from satcluster.columns import k_of_labels_column, label_column, labels_file_column
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.naming import derive_names
@@ -67,7 +68,7 @@ def check_names(names: Mapping[str, str], cluster_ids: Sequence[int], final_k: i
 
 
 def _check_labels(labels: pd.DataFrame, index: gpd.GeoDataFrame, final_k: int) -> None:
-    if f"k{final_k}" not in labels:
+    if labels_file_column(final_k) not in labels:
         raise InputError(
             f"labels.parquet has no labels for `clusters.final_k` = {final_k} (columns: "
             f"{list(labels.columns)}); rerun the clusters stage."
@@ -99,10 +100,12 @@ def assemble_tiles(
     if len(covariates.columns) and len(missing):
         log.warning("%d tiles have no covariate rows; their covariates are NaN", len(missing))
     covariates = covariates.reindex(index.index)
-    cluster = labels[f"k{final_k}"].astype("int64")
+    cluster = labels[labels_file_column(final_k)].astype("int64")
     suggested = derive_names(covariates, cluster)
     chosen = check_names(names, sorted(suggested), final_k) if names else suggested
-    label_columns = {f"label_k{c[1:]}": labels[c].astype("int64") for c in labels.columns}
+    label_columns = {
+        label_column(k_of_labels_column(c)): labels[c].astype("int64") for c in labels.columns
+    }
     table = pd.concat(
         [
             index[[c for c in INDEX_COLUMNS if c != "tile_id"]],

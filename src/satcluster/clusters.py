@@ -34,17 +34,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from satcluster.clustering import kmeans, pca_whiten_l2
+from satcluster.columns import labels_file_column
+from satcluster.embedding import kmeans, pca_whiten_l2
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
 
 log = logging.getLogger(__name__)
-
-
-def label_column(k: int) -> str:
-    """Name of the label column for ``k`` clusters in labels.parquet."""
-    return f"k{k}"
 
 
 def best_kmeans(embedding: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray:
@@ -140,7 +136,7 @@ def labels_table(labels_by_k: dict[int, np.ndarray]) -> pd.DataFrame:
     n = len(next(iter(labels_by_k.values())))
     table = {"tile_id": np.arange(n, dtype=np.int64)}
     for k in sorted(labels_by_k):
-        table[label_column(k)] = labels_by_k[k].astype(np.int64)
+        table[labels_file_column(k)] = labels_by_k[k].astype(np.int64)
     return pd.DataFrame(table)
 
 
@@ -221,7 +217,7 @@ def cluster_tiles(
             np.save(f, embedding)
         table.to_parquet(tmp_labels, index=False)
         with open(tmp_centroids, "wb") as f:
-            np.savez(f, **{label_column(k): c for k, c in centroids.items()})
+            np.savez(f, **{labels_file_column(k): c for k, c in centroids.items()})
     for k in sorted(labels):
         sizes = np.bincount(labels[k], minlength=k)
         log.info("k=%d cluster sizes: %s", k, sizes.tolist())

@@ -25,6 +25,7 @@ import shapely
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from satcluster.clusters import cluster_embedding, whitened_embedding
+from satcluster.columns import labels_file_column
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
@@ -137,7 +138,11 @@ def phenotype_agreement(
 ) -> pd.DataFrame:
     """Table (method, k, nmi, ari, n_tiles) for DeepCluster's labels and both baselines."""
     rows = [
-        {"method": DEEPCLUSTER, "k": k, **agreement(labels[f"k{k}"].to_numpy(), truth.to_numpy())}
+        {
+            "method": DEEPCLUSTER,
+            "k": k,
+            **agreement(labels[labels_file_column(k)].to_numpy(), truth.to_numpy()),
+        }
         for k in sorted(ks)
     ]
     for method, features in baseline_features(tiles).items():

@@ -123,6 +123,17 @@ COVARIATE_FIGURE_NAMES = ["covariate_radar", "covariate_distributions"]
 DEMO_FIGURE_NAMES = ["phenotype_contingency"]  # needs the demo city's planted truth
 
 
+def figure_report(name: str, ext: str, figure: str, subcategory: str):
+    """`results/figures/{name}.{ext}` marked for the report, captioned by report/{name}.rst."""
+    return report(
+        f"{RESULTS}/figures/{name}.{ext}",
+        caption=f"../report/{name}.rst",
+        category="Figures",
+        subcategory=subcategory,
+        labels={"figure": figure, "format": ext.upper()},
+    )
+
+
 def figure_outputs() -> list:
     """Every figure file, PNG and PDF (the map is listed apart: results/map.html).
 

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.metrics import normalized_mutual_info_score
 
-from satcluster.clustering import _faiss_gpus, kmeans, pca_whiten_l2
+from satcluster.embedding import faiss_gpu_count, kmeans, pca_whiten_l2
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def pic(
 
 def _knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     index = faiss.IndexFlatL2(x.shape[1])
-    if _faiss_gpus() > 0:
+    if faiss_gpu_count() > 0:
         index = faiss.index_cpu_to_all_gpus(index)
     index.add(x)
     sq_dists, neighbours = index.search(x, k)

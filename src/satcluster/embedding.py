@@ -1,4 +1,6 @@
-"""Feature preprocessing and k-means shared by DeepCluster training and the clusters stage.
+"""The embedding of tile features: PCA-whitening + L2, and faiss k-means on it.
+
+Shared by DeepCluster training (pseudo-labels every epoch) and the clusters stage.
 
 As in DeepCluster (Caron et al. 2018): PCA to ``dim`` dimensions with whitening
 (eigen power -0.5), then L2-normalised rows, then faiss k-means using every
@@ -12,6 +14,8 @@ import logging
 import faiss
 import numpy as np
 import torch
+
+__all__ = ["PCA_SAMPLE", "faiss_gpu_count", "kmeans", "pca_whiten_l2"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ def kmeans(
     n, d = x.shape
     if k > n:
         raise ValueError(f"k-means: k={k} is larger than the number of points ({n})")
-    use_gpu = _faiss_gpus() > 0 if gpu is None else gpu
+    use_gpu = faiss_gpu_count() > 0 if gpu is None else gpu
     clus = faiss.Clustering(d, k)
     clus.seed = int(seed)
     clus.niter = niter
@@ -94,7 +98,8 @@ def kmeans(
     return assigned.ravel().astype(np.int64), centroids, objective
 
 
-def _faiss_gpus() -> int:
+def faiss_gpu_count() -> int:
+    """GPUs faiss can use (0 with faiss-cpu)."""
     try:
         return int(faiss.get_num_gpus())
     except AttributeError:  # faiss-cpu

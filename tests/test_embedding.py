@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from satcluster.clustering import _fit_whitening, kmeans, pca_whiten_l2
+from satcluster.embedding import _fit_whitening, kmeans, pca_whiten_l2
 
 
 def _correlated(n: int = 600, d: int = 24, seed: int = 0) -> np.ndarray:

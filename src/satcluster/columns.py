@@ -1,0 +1,42 @@
+"""Names of the columns that join the workflow's tables, defined once.
+
+``clusters/labels.parquet`` holds one column ``k{k}`` per k; the cluster table
+(``cluster_shapefile.geojson`` and its GeoParquet twin) holds them as
+``label_k{k}``, beside ``cluster`` (the labels at ``final_k``).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CLUSTER",
+    "CLUSTER_NAME",
+    "TILE_ID",
+    "k_of_labels_column",
+    "label_column",
+    "labels_file_column",
+]
+
+TILE_ID = "tile_id"  # row number in tiles.npy: the key of every table
+CLUSTER = "cluster"
+CLUSTER_NAME = "cluster_name"
+_LABELS_FILE = re.compile(r"k(\d+)")
+
+
+def labels_file_column(k: int) -> str:
+    """Column of the labels for ``k`` clusters in clusters/labels.parquet."""
+    return f"k{k}"
+
+
+def label_column(k: int) -> str:
+    """Column of the labels for ``k`` clusters in the cluster table (the GeoJSON)."""
+    return f"label_k{k}"
+
+
+def k_of_labels_column(column: str) -> int:
+    """``k`` of a labels.parquet column name (``"k8"`` -> 8)."""
+    match = _LABELS_FILE.fullmatch(column)
+    if match is None:
+        raise ValueError(f"{column!r} is not a labels column (k<number>)")
+    return int(match.group(1))
