@@ -24,6 +24,18 @@ from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.naming import derive_names
 
+__all__ = [
+    "GEOJSON_LAYER",
+    "assemble",
+    "assemble_tiles",
+    "check_names",
+    "names_yaml",
+    "read_covariates",
+    "read_index",
+    "read_labels",
+    "write_outputs",
+]
+
 log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ["tile_id", "scene", "row", "col", "nodata_fraction"]

@@ -40,6 +40,18 @@ from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
 
+__all__ = [
+    "best_kmeans",
+    "cluster_centroids",
+    "cluster_embedding",
+    "cluster_tiles",
+    "kmeans_all_ks",
+    "labels_table",
+    "load_features",
+    "order_labels",
+    "whitened_embedding",
+]
+
 log = logging.getLogger(__name__)
 
 

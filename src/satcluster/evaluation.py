@@ -30,6 +30,19 @@ from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
 
+__all__ = [
+    "BASELINES",
+    "DEEPCLUSTER",
+    "NO_TRUTH",
+    "agreement",
+    "baseline_features",
+    "colour_histograms",
+    "downsampled_pixels",
+    "evaluate_phenotypes",
+    "phenotype_agreement",
+    "truth_per_tile",
+]
+
 log = logging.getLogger(__name__)
 
 NO_TRUTH = -1
