@@ -1,13 +1,17 @@
 # Two commands do all the set-up: `make run` and `make test`.
 # Both (re)install the project into .venv when it is missing or pyproject.toml changed.
+# `make test-fast` runs the unit tests only (no slow, slurm or browser marker).
+# pytest exits 5 when it collects no test: make stops on it like on any failure.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake
+PY_PATHS := src workflow tests benchmarks tools
+FAST_MARKERS := not slow and not slurm and not browser
 
-.PHONY: install run test lint format figures report benchmarks clean
+.PHONY: install run test test-fast lint format deps figures report benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,16 +27,25 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "$(FAST_MARKERS)"
+
+# The same commands as .pre-commit-config.yaml's hooks.
 lint: $(STAMP)
-	$(BIN)/ruff check src workflow tests benchmarks
-	$(BIN)/ruff format --check src workflow/scripts tests benchmarks
+	$(BIN)/ruff check $(PY_PATHS)
+	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/snakefmt --check workflow
+	$(BIN)/python tools/conda_envs.py --check
 	$(SNAKEMAKE) --lint --cores 1
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src workflow tests benchmarks
-	$(BIN)/ruff format src workflow/scripts tests benchmarks
+	$(BIN)/ruff check --fix $(PY_PATHS)
+	$(BIN)/ruff format $(PY_PATHS)
 	$(BIN)/snakefmt workflow
+
+# environment.yml and workflow/envs/satcluster.yaml from pyproject.toml's dependencies.
+deps: $(STAMP)
+	$(BIN)/python tools/conda_envs.py
 
 figures: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) figures

@@ -47,16 +47,31 @@ def _read(path: Path) -> tuple[np.ndarray, dict]:
         return src.read(), src.profile
 
 
-def test_file_names_are_those_of_common_smk(city):
-    text = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    prefix = re.search(r'LANDSAT_PREFIX = f"\{DEMO_DIR\}/(.*)"', text).group(1)
-    names = {
-        key: name.replace("{LANDSAT_PREFIX}", prefix).removeprefix("{DEMO_DIR}/")
-        for key, name in re.findall(r'"(\w+)": f"(\{(?:DEMO_DIR|LANDSAT_PREFIX)\}/?[^"]*)"', text)
+def test_file_names_stay_those_of_the_real_products(city):
+    prefix = "landsat/LC08_L2SP_193056_20200101_20200109_02_T1"
+    expected = {
+        "buildings": "buildings.gpkg",
+        "roads": "roads.osm",
+        "population": "population_ppp.tif",
+        "landsat_red": f"{prefix}_SR_B4.TIF",
+        "landsat_nir": f"{prefix}_SR_B5.TIF",
+        "landsat_qa": f"{prefix}_QA_PIXEL.TIF",
+        "truth": "truth.gpkg",
     }
-    assert names == demo.DEMO_FILE_NAMES
+    assert expected == demo.DEMO_FILE_NAMES
+    assert demo.scene_names(2) == ["imagery/scene_0.tif", "imagery/scene_1.tif"]
     assert [p.name for p in city.imagery] == ["scene_0.tif", "scene_1.tif"]
     assert all(p.is_file() for p in city.files())
+
+
+def test_workflow_demo_files_are_the_packages(workflow_dir):
+    """common.smk builds DEMO_FILES from satcluster.demo: the demo rule writes those paths."""
+    result = workflow_dir.snakemake("--dry-run")
+    output = result.stdout + result.stderr
+    declared = re.search(r"^rule demo_city:\n\s+output: (.*)$", output, re.MULTILINE).group(1)
+    n_scenes = workflow_dir.read_config()["demo"]["n_scenes"]
+    planned = demo.demo_city_paths("resources/demo", n_scenes).files()
+    assert sorted(declared.split(", ")) == sorted(str(path) for path in planned)
 
 
 def test_truth_districts_partition_the_city_with_all_phenotypes(truth):

@@ -16,16 +16,16 @@ from satcluster.errors import InputError
 from satcluster.evaluation import truth_per_tile
 from satcluster.figures import (
     centroid_distances,
+    cluster_map,
+    cluster_sankey,
     cluster_shares,
     covariate_distributions,
+    covariate_radar,
+    embedding_pca,
     example_tiles,
-    pca_scatter,
     phenotype_contingency,
-    radar,
-    sankey,
     training_curves,
 )
-from satcluster.figures import map as cluster_map
 from satcluster.figures.common import cluster_names
 from satcluster.figures.palette import cluster_colors
 
@@ -260,7 +260,7 @@ def test_radar_medians_by_hand_and_orientation_na_without_buildings():
             "ndvi_mean": [0.5, 0.6, 0.1, 0.2],
         }
     )
-    medians = radar.quantile_medians(covariates, np.array([0, 0, 1, 1]), 3)
+    medians = covariate_radar.quantile_medians(covariates, np.array([0, 0, 1, 1]), 3)
     # ranks of building_count [0,0,3,5]: 1.5,1.5,3,4 -> /4
     assert medians["building_count"].tolist()[:2] == [0.375, 0.875]
     assert np.isnan(medians.loc[0, "building_orientation_deg"])  # cluster 0 has no buildings
@@ -272,15 +272,17 @@ def test_radar_medians_by_hand_and_orientation_na_without_buildings():
 def test_radar_has_one_polar_panel_per_cluster_and_marks_na(inputs, tmp_path):
     table = pd.read_parquet(inputs / "cluster_shapefile.parquet")
     variables = ["building_count", "building_orientation_deg", "ndvi_mean"]
-    medians = radar.quantile_medians(table[variables], table["cluster"].to_numpy(), FINAL_K)
-    fig = radar.plot_radar(medians, NAMES, cluster_colors(FINAL_K), [0.25] * 4)
+    medians = covariate_radar.quantile_medians(
+        table[variables], table["cluster"].to_numpy(), FINAL_K
+    )
+    fig = covariate_radar.plot_covariate_radar(medians, NAMES, cluster_colors(FINAL_K), [0.25] * 4)
     polar = [ax for ax in fig.axes if ax.name == "polar"]
     assert len(polar) == FINAL_K
     assert [t.get_text() for t in polar[WATER].texts] == ["N.A."]
     assert all(not ax.texts for i, ax in enumerate(polar) if i != WATER)
     bars = [ax.patches[0].get_facecolor() for ax in polar]
     assert [to_hex(c) for c in bars] == cluster_colors(FINAL_K)
-    radar.draw_radar(
+    covariate_radar.draw_covariate_radar(
         inputs / "cluster_shapefile.parquet", outputs(tmp_path, "radar"), FINAL_K, "tab10", 80
     )
     assert_not_blank(tmp_path / "radar.png")
@@ -289,29 +291,31 @@ def test_radar_has_one_polar_panel_per_cluster_and_marks_na(inputs, tmp_path):
 def test_radar_without_any_covariate_says_what_to_configure(tmp_path):
     make_cluster_table(tmp_path / "bare.parquet", covariates=False)
     with pytest.raises(InputError, match="covariate source"):
-        radar.draw_radar(tmp_path / "bare.parquet", outputs(tmp_path, "r"), FINAL_K, "tab10", 80)
+        covariate_radar.draw_covariate_radar(
+            tmp_path / "bare.parquet", outputs(tmp_path, "r"), FINAL_K, "tab10", 80
+        )
 
 
 def test_sankey_flow_table_counts_paths():
     labels = pd.DataFrame({"label_k2": [0, 0, 1, 1, 1], "label_k4": [0, 1, 2, 2, 3]})
-    table = sankey.flow_table(labels, [2, 4])
+    table = cluster_sankey.flow_table(labels, [2, 4])
     assert table["node_k2"].tolist() == ["k2:0", "k2:0", "k2:1", "k2:1"]
     assert table["node_k4"].tolist() == ["k4:0", "k4:1", "k4:2", "k4:3"]
     assert table["tiles_k2"].tolist() == [1, 1, 2, 1]
-    colors = sankey.node_colors(labels, [2, 4], 4, ["a", "b", "c", "d"])
+    colors = cluster_sankey.node_colors(labels, [2, 4], 4, ["a", "b", "c", "d"])
     assert colors == {"k2:0": "a", "k2:1": "c", "k4:0": "a", "k4:1": "b", "k4:2": "c", "k4:3": "d"}
 
 
 def test_sankey_has_one_column_per_k(inputs, tmp_path):
     table = pd.read_parquet(inputs / "cluster_shapefile.parquet")
     labels = table[[f"label_k{k}" for k in KS]]
-    fig = sankey.plot_sankey(labels, KS, FINAL_K, NAMES, cluster_colors(FINAL_K))
+    fig = cluster_sankey.plot_cluster_sankey(labels, KS, FINAL_K, NAMES, cluster_colors(FINAL_K))
     ax = fig.axes[0]
     assert len(ax.get_xticks()) == len(KS)
     titles = {t.get_text() for t in ax.texts}
     assert {"k = 2", "k = 4 (final)", "k = 6"} <= titles
     assert len(fig.legends[0].get_texts()) == FINAL_K
-    sankey.draw_sankey(
+    cluster_sankey.draw_cluster_sankey(
         inputs / "cluster_shapefile.parquet", outputs(tmp_path, "s"), KS, FINAL_K, "tab10", 80
     )
     assert_not_blank(tmp_path / "s.png")
@@ -324,11 +328,13 @@ def test_sankey_rejects_labels_outside_k(tmp_path):
     table["label_k2"] = table["label_k4"]  # ids 0..3 at k = 2: clustered with other ks
     table.to_parquet(tmp_path / "t.parquet")
     with pytest.raises(InputError, match="label_k2"):
-        sankey.draw_sankey(tmp_path / "t.parquet", outputs(tmp_path, "s"), KS, FINAL_K, "tab10", 80)
+        cluster_sankey.draw_cluster_sankey(
+            tmp_path / "t.parquet", outputs(tmp_path, "s"), KS, FINAL_K, "tab10", 80
+        )
 
 
 def test_pca_scatter_colours_points_by_cluster(inputs, tmp_path):
-    pca_scatter.draw_pca_scatter(
+    embedding_pca.draw_embedding_pca(
         inputs / "cluster_shapefile.parquet",
         inputs / "embedding.npy",
         outputs(tmp_path, "pca"),

@@ -36,7 +36,7 @@ def test_nothing_to_do_after_a_complete_run(completed_run: WorkflowDir):
         ({"dpi": 60}, None),
         ({"palette": "Set2"}, None),
         ({"example_tiles_per_cluster": 2}, {"plot_example_tiles"}),
-        ({"map_thumbnail_px": 24}, {"web_map"}),
+        ({"map_thumbnail_px": 24}, {"plot_web_map"}),
     ],
 )
 def test_figure_setting_reruns_figures_only(completed_run: WorkflowDir, setting, only_rules):

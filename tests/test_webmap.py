@@ -17,17 +17,13 @@ import numpy as np
 import pytest
 import shapely
 from PIL import Image
+from web_map_checks import check_map, external_resources
 
 from satcluster.errors import InputError
+from satcluster.figures.common import COVARIATES
 from satcluster.figures.palette import cluster_colors
-from satcluster.webmap import (
-    build_web_map,
-    leaflet_assets,
-    thumbnail_data_uri,
-    thumbnail_ids,
-    tile_features,
-    write_web_map,
-)
+from satcluster.figures.web_map import build_web_map, leaflet_assets, write_web_map
+from satcluster.figures.web_map_data import thumbnail_data_uri, thumbnail_ids, tile_features
 
 KS = [2, 4]
 FINAL_K = 4
@@ -111,6 +107,29 @@ def test_map_has_one_base_layer_per_k_and_shows_the_final_k(web_map):
     assert '"k = 2" :' in html and '"k = 4 (final)" :' in html
     assert html.count("= satclusterLayer(") == len(KS)
     assert "satclusterLegend(" in html
+
+
+def test_map_content_layers_legend_popups_tiles_thumbnails(web_map):
+    covariates = ["building_count", "building_orientation_deg", "ndvi_mean"]
+    content = check_map(
+        web_map.read_text(),
+        KS,
+        FINAL_K,
+        n_tiles=SIDE * SIDE,
+        covariates=[COVARIATES[c][1] for c in covariates],
+        n_thumbnails=SIDE * SIDE,
+    )
+    assert content.meta["names"] == NAMES
+    assert content.meta["shares"] == [[0.5, 0.5], [0.25, 0.25, 0.25, 0.25]]
+
+
+def test_map_checks_catch_what_a_browser_would_fetch():
+    assert external_resources('<script src="https://cdn.example/leaflet.js"></script>')
+    assert external_resources('<link rel="stylesheet" href="leaflet.css">')
+    assert external_resources("<style>a { background: url(https://x.org/i.png) }</style>")
+    assert external_resources('<img src="//x.org/i.png">')
+    assert not external_resources('<img src="data:image/jpeg;base64,AAAA">')
+    assert not external_resources('<a href="https://leafletjs.com">Leaflet</a>')
 
 
 def test_map_is_the_same_file_for_the_same_input(tmp_path):

@@ -13,6 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import merge
+from web_map_checks import check_map
+
+from satcluster.config import validate_config
+from satcluster.figures.common import COVARIATES
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +115,7 @@ def test_geojson_one_feature_per_tile_with_everything(run, config, n_tiles):
     assert names  # one suggested name per cluster id, for the user to copy into config
 
 
-def test_figures_and_map(run):
+def test_figures_and_map(run, config, n_tiles):
     figures = run.path / "results/figures"
     pngs = sorted(figures.glob("*.png"))
     assert pngs and all(p.stat().st_size > 0 for p in pngs)
@@ -118,6 +123,20 @@ def test_figures_and_map(run):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
     html = (run.path / "results/map.html").read_text()
     assert "<html" in html.lower()
+    # The map's content: a layer per k, the legend, popups naming every covariate (all
+    # sources are configured in the demo), one feature per tile, thumbnails, offline.
+    base = yaml.safe_load((run.path / "config/config.yaml").read_text())
+    schema = run.path / "workflow/schemas/config.schema.yaml"
+    settings = validate_config(merge(base, config), schema)  # what Snakemake ran with
+    columns = {c for columns in COVARIATE_COLUMNS.values() for c in columns}
+    check_map(
+        html,
+        settings["clusters"]["ks"],
+        settings["clusters"]["final_k"],
+        n_tiles=n_tiles,
+        covariates=[label for c, (_, label) in COVARIATES.items() if c in columns],
+        n_thumbnails=min(n_tiles, settings["figures"]["map_max_thumbnails"]),
+    )
 
 
 def test_every_job_wrote_its_log(run):

@@ -10,6 +10,8 @@ import yaml
 
 from satcluster.errors import InputError
 
+__all__ = ["validate_config"]
+
 
 def _with_defaults(validator_class: type) -> type:
     """Extend a jsonschema validator so that it fills in `default` values."""

@@ -1,5 +1,7 @@
 """The one exception type for mistakes a user can make (bad input, bad config)."""
 
+__all__ = ["InputError"]
+
 
 class InputError(Exception):
     """A user-fixable problem: the message names the file or key and the fix.

@@ -10,13 +10,16 @@ from pathlib import Path
 
 from satcluster.errors import InputError
 
+__all__ = ["atomic_path", "require_file"]
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    On any exception the temporary file is removed, so a failed step never
-    leaves a half-written output behind.
+    The parent directory is created. On any exception the temporary file is removed,
+    so a failed step never leaves a half-written output behind. The file gets the
+    permissions a plain ``open()`` would give it (0666 minus the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +41,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def require_file(path: str | os.PathLike, what: str, key: str | None = None) -> Path:
-    """Return ``path`` as a Path, or raise InputError naming it (and the config key)."""
+    """Return ``path`` as a Path, or raise InputError naming it (and the config key).
+
+    ``what`` says what the file is ("building footprints"); ``key`` is the config key
+    that gave the path, e.g. ``inputs.buildings``.
+    """
     path = Path(path)
     if not path.is_file():
         where = f" (config key `{key}`)" if key else ""

@@ -28,6 +28,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "building_level",
+    "building_profile",
+    "derive_names",
+    "describe",
+    "percentile_ranks",
+    "quantile_profile",
+]
+
 WATER_NDVI = 0.0
 LOW_NDVI = 0.2
 LIGHT_VEGETATION_NDVI = 0.3
@@ -39,17 +48,24 @@ MIN_ORIENTATION_GAP_DEG = 5.0
 
 
 def percentile_ranks(covariates: pd.DataFrame) -> pd.DataFrame:
-    """Each column's percentile rank across tiles (ties averaged, NaN kept)."""
+    """Each column's percentile rank across tiles, in (0, 1] (ties averaged, NaN kept)."""
     return covariates.rank(pct=True)
 
 
 def quantile_profile(covariates: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
-    """Median percentile rank of every covariate per cluster (rows: cluster id)."""
+    """Median percentile rank, in (0, 1], of every covariate per cluster (rows: cluster id).
+
+    ``labels`` holds one cluster id per row of ``covariates``.
+    """
     return percentile_ranks(covariates).groupby(labels.to_numpy()).median()
 
 
 def building_profile(covariates: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
-    """Per cluster: share of tiles with buildings and median built-area rank among built tiles."""
+    """Per cluster: share of tiles with buildings and median built-area rank among built tiles.
+
+    Reads the ``building_area_m2`` column (m^2 per tile); both returned columns,
+    ``built_share`` and ``built_rank``, are fractions in [0, 1].
+    """
     area = covariates["building_area_m2"]
     built = area.where(area > 0)
     groups = labels.to_numpy()
@@ -66,7 +82,10 @@ def _value(row: pd.Series, column: str) -> float:
 
 
 def building_level(built_share: float, built_rank: float) -> str | None:
-    """'dense buildings', 'buildings', 'sparse buildings', or None (few or no buildings)."""
+    """'dense buildings', 'buildings', 'sparse buildings', or None (few or no buildings).
+
+    ``built_share`` and ``built_rank`` are fractions in [0, 1], as from `building_profile`.
+    """
     if not built_share >= SPARSE_BUILT_SHARE:
         return None
     if built_share < 0.5:
@@ -91,7 +110,9 @@ def describe(
 ) -> str:
     """Name of one cluster from its median ranks and medians, and its building profile.
 
-    ``built_share`` is NaN when there is no building data.
+    ``ranks``: median percentile ranks in (0, 1] by covariate column; ``medians``: median
+    covariate values in the columns' units (``ndvi_mean`` unitless, ``road_length_m`` in
+    metres). ``built_share`` is NaN when there is no building data.
     """
     ndvi = _value(medians, "ndvi_mean")
     level = building_level(built_share, built_rank)

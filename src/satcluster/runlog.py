@@ -11,11 +11,17 @@ from pathlib import Path
 
 from satcluster.errors import InputError
 
+__all__ = ["LOG_FORMAT", "setup_logging", "timed", "user_errors_exit"]
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Send logging (and stderr, so tqdm and warnings land there too) to ``log_path``."""
+    """Send logging (and stderr, so tqdm and warnings land there too) to ``log_path``.
+
+    The file is appended to (its folder created); without a path, logging goes to
+    stderr. Returns the ``satcluster`` logger.
+    """
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level)
@@ -44,7 +50,10 @@ def user_errors_exit(logger: logging.Logger | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def timed(logger: logging.Logger, what: str) -> Iterator[None]:
-    """Log how long a step took."""
+    """Log how long the block took, in seconds at INFO ("<what> took 1.23 s").
+
+    Nothing is logged when the block raises.
+    """
     start = time.perf_counter()
     yield
     logger.info("%s took %.2f s", what, time.perf_counter() - start)

@@ -4,8 +4,8 @@
 
 rule assemble_geojson:
     input:
-        index=f"{RESULTS}/tiles/index.parquet",
-        labels=f"{RESULTS}/clusters/labels.parquet",
+        index=rules.gather_tiles.output.index,
+        labels=rules.cluster_tiles.output.labels,
         covariates=covariate_tables(),
     output:
         geojson=report(

@@ -4,7 +4,7 @@
 
 rule cluster_tiles:
     input:
-        features=f"{RESULTS}/deepcluster/features.npy",
+        features=rules.train_deepcluster.output.features,
     output:
         labels=f"{RESULTS}/clusters/labels.parquet",
         embedding=f"{RESULTS}/clusters/embedding.npy",
@@ -30,10 +30,10 @@ rule cluster_tiles:
 # baselines (k-means on downsampled pixels and on colour histograms) through the same pipeline.
 rule evaluate_phenotypes:
     input:
-        tiles=f"{RESULTS}/tiles/tiles.npy",
-        index=f"{RESULTS}/tiles/index.parquet",
-        labels=f"{RESULTS}/clusters/labels.parquet",
-        truth=DEMO_FILES["truth"],
+        tiles=rules.gather_tiles.output.tiles,
+        index=rules.gather_tiles.output.index,
+        labels=rules.cluster_tiles.output.labels,
+        truth=rules.demo_city.output.truth,
     output:
         report(
             f"{RESULTS}/clusters/phenotype_agreement.csv",

@@ -1,11 +1,14 @@
 # Config validation, paths and input functions shared by every stage.
 # Rule files know paths and resources; the logic lives in src/satcluster.
+# Rules refer to upstream files as rules.<rule>.output.<name>; the input functions
+# below (defined before any rule) do so inside their bodies, which run after parsing.
 import glob
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from satcluster.config import validate_config
+from satcluster.demo import DEMO_FILE_NAMES, demo_city_paths
 from satcluster.errors import InputError
 
 try:
@@ -26,17 +29,11 @@ FINAL_K = config["clusters"]["final_k"]
 CHUNKS = list(range(config["covariates"]["chunks"]))
 COVARIATE_SOURCES = ["buildings", "roads", "population", "ndvi"]
 
-# The demo city's files, written by rules/demo.smk in the real products' formats.
-LANDSAT_PREFIX = f"{DEMO_DIR}/landsat/LC08_L2SP_193056_20200101_20200109_02_T1"
-DEMO_FILES = {
-    "buildings": f"{DEMO_DIR}/buildings.gpkg",
-    "roads": f"{DEMO_DIR}/roads.osm",
-    "population": f"{DEMO_DIR}/population_ppp.tif",
-    "landsat_red": f"{LANDSAT_PREFIX}_SR_B4.TIF",
-    "landsat_nir": f"{LANDSAT_PREFIX}_SR_B5.TIF",
-    "landsat_qa": f"{LANDSAT_PREFIX}_QA_PIXEL.TIF",
-    "truth": f"{DEMO_DIR}/truth.gpkg",
-}
+# The demo city's files, written by rules/demo.smk in the real products' formats; their
+# names are those of satcluster.demo (DEMO_FILE_NAMES), the one table of them.
+_DEMO_CITY = demo_city_paths(DEMO_DIR, config["demo"]["n_scenes"])
+DEMO_SCENES = {path.stem: str(path) for path in _DEMO_CITY.imagery}
+DEMO_FILES = {key: str(getattr(_DEMO_CITY, key)) for key in DEMO_FILE_NAMES}
 
 
 def _real_file(key: str) -> str:
@@ -59,10 +56,7 @@ def _real_file(key: str) -> str:
 def scene_paths() -> dict:
     """Imagery scene name -> GeoTIFF path, in priority order (earlier wins overlaps)."""
     if DEMO:
-        return {
-            f"scene_{i}": f"{DEMO_DIR}/imagery/scene_{i}.tif"
-            for i in range(config["demo"]["n_scenes"])
-        }
+        return dict(DEMO_SCENES)
     scenes = {}
     for pattern in config["inputs"]["imagery"]:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -83,6 +77,7 @@ SCENES = scene_paths()
 
 
 def scene_path(wildcards) -> str:
+    """The GeoTIFF of imagery scene `{scene}`."""
     return SCENES[wildcards.scene]
 
 
@@ -93,17 +88,13 @@ def source_path(name: str) -> str:
     return _real_file(name.replace("landsat_", "landsat."))
 
 
-def covariate_table(source: str) -> str:
-    return f"{RESULTS}/covariates/{source}.parquet"
-
-
 def all_outputs() -> list:
     """Final targets of the workflow: the GeoJSON, the figures and the map."""
     return [
-        f"{RESULTS}/cluster_shapefile.geojson",
+        rules.assemble_geojson.output.geojson,
         *figure_outputs(),
         f"{RESULTS}/map.html",
-        *([f"{RESULTS}/clusters/phenotype_agreement.csv"] if DEMO else []),
+        *(rules.evaluate_phenotypes.output if DEMO else []),
     ]
 
 
@@ -163,30 +154,41 @@ def _source_configured(source: str) -> bool:
 
 # Sources without input files are skipped (their columns are absent from the GeoJSON).
 ACTIVE_SOURCES = [s for s in COVARIATE_SOURCES if _source_configured(s)]
+# The rule (rules/covariates.smk) that measures one chunk of tiles, per source.
+CHUNK_RULES = {
+    "buildings": "building_covariates",
+    "roads": "road_covariates",
+    "population": "population_covariates",
+    "ndvi": "ndvi_covariates",
+}
 
 
 def covariate_chunks(wildcards) -> list:
-    return [
-        f"{RESULTS}/covariates/chunks/{wildcards.source}_{chunk}.parquet"
-        for chunk in CHUNKS
-    ]
+    """The chunk tables of covariate source `{source}`, gathered into one table."""
+    chunk_rule = getattr(rules, CHUNK_RULES[wildcards.source])
+    return expand(chunk_rule.output.table, chunk=CHUNKS)
 
 
 def covariate_tables() -> list:
-    return [f"{RESULTS}/covariates/{source}.parquet" for source in ACTIVE_SOURCES]
+    """The gathered table of every active covariate source (after rules/covariates.smk)."""
+    return expand(rules.gather_covariates.output.table, source=ACTIVE_SOURCES)
 
 
 def buildings_file(wildcards) -> str:
+    """The building footprints file: the demo's or config `inputs.buildings`."""
     return source_path("buildings")
 
 
 def roads_file(wildcards) -> str:
+    """The OpenStreetMap roads file: the demo's or config `inputs.roads`."""
     return source_path("roads")
 
 
 def population_file(wildcards) -> str:
+    """The WorldPop population file: the demo's or config `inputs.population`."""
     return source_path("population")
 
 
 def landsat_files(wildcards) -> dict:
+    """Band (red, nir, qa) -> Landsat file: the demo's or config `inputs.landsat`."""
     return {band: source_path(f"landsat_{band}") for band in ("red", "nir", "qa")}

@@ -1,12 +1,13 @@
-# Per-tile covariates: one job per source and chunk of tiles, then a gather per source.
+# Per-tile covariates: one job per source and chunk of tiles, then a gather per source
+# (common.smk's covariate_chunks and covariate_tables refer to these rules' outputs).
 
 
 rule building_covariates:
     input:
-        index=f"{RESULTS}/tiles/index.parquet",
+        index=rules.gather_tiles.output.index,
         buildings=buildings_file,
     output:
-        temp(f"{RESULTS}/covariates/chunks/buildings_{{chunk}}.parquet"),
+        table=temp(f"{RESULTS}/covariates/chunks/buildings_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/buildings_{{chunk}}.log",
     conda:
@@ -26,7 +27,7 @@ rule road_lines:
     input:
         roads_file,
     output:
-        f"{RESULTS}/covariates/road_lines.parquet",
+        lines=f"{RESULTS}/covariates/road_lines.parquet",
     log:
         f"{LOGS}/covariates/road_lines.log",
     conda:
@@ -42,10 +43,10 @@ rule road_lines:
 
 rule road_covariates:
     input:
-        index=f"{RESULTS}/tiles/index.parquet",
-        roads=f"{RESULTS}/covariates/road_lines.parquet",
+        index=rules.gather_tiles.output.index,
+        roads=rules.road_lines.output.lines,
     output:
-        temp(f"{RESULTS}/covariates/chunks/roads_{{chunk}}.parquet"),
+        table=temp(f"{RESULTS}/covariates/chunks/roads_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/roads_{{chunk}}.log",
     conda:
@@ -63,10 +64,10 @@ rule road_covariates:
 
 rule population_covariates:
     input:
-        index=f"{RESULTS}/tiles/index.parquet",
+        index=rules.gather_tiles.output.index,
         population=population_file,
     output:
-        temp(f"{RESULTS}/covariates/chunks/population_{{chunk}}.parquet"),
+        table=temp(f"{RESULTS}/covariates/chunks/population_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/population_{{chunk}}.log",
     conda:
@@ -83,9 +84,9 @@ rule population_covariates:
 rule ndvi_covariates:
     input:
         unpack(landsat_files),
-        index=f"{RESULTS}/tiles/index.parquet",
+        index=rules.gather_tiles.output.index,
     output:
-        temp(f"{RESULTS}/covariates/chunks/ndvi_{{chunk}}.parquet"),
+        table=temp(f"{RESULTS}/covariates/chunks/ndvi_{{chunk}}.parquet"),
     log:
         f"{LOGS}/covariates/ndvi_{{chunk}}.log",
     conda:
@@ -103,7 +104,7 @@ rule gather_covariates:
     input:
         covariate_chunks,
     output:
-        f"{RESULTS}/covariates/{{source}}.parquet",
+        table=f"{RESULTS}/covariates/{{source}}.parquet",
     log:
         f"{LOGS}/covariates/gather_{{source}}.log",
     wildcard_constraints:

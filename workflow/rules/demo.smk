@@ -4,9 +4,7 @@
 
 rule demo_city:
     output:
-        imagery=expand(
-            f"{DEMO_DIR}/imagery/scene_{{i}}.tif", i=range(config["demo"]["n_scenes"])
-        ),
+        imagery=list(DEMO_SCENES.values()),
         buildings=DEMO_FILES["buildings"],
         roads=DEMO_FILES["roads"],
         population=DEMO_FILES["population"],

@@ -1,10 +1,11 @@
 # Figures, the interactive map and the report: one rule and script per figure, each reading
 # only the files it draws and receiving only the settings it uses, so that changing a
 # `figures:` setting redraws figures and never recomputes results.
+# Rule plot_<name> runs scripts/plot_<name>.py, which calls satcluster.figures.<name>;
+# its PNG and PDF are results/figures/<name>.{png,pdf}, captioned by report/<name>.rst.
 # `snakemake figures` (or `make figures`) redraws everything from existing results.
 
-CLUSTER_TABLE = f"{RESULTS}/cluster_shapefile.parquet"
-FIGURES = f"{RESULTS}/figures"
+CLUSTER_TABLE = rules.assemble_geojson.output.parquet
 FIGURE_DPI = config["figures"]["dpi"]
 PALETTE = config["figures"]["palette"]
 
@@ -13,30 +14,12 @@ localrules:
     figures,
 
 
-rule figures:
-    input:
-        figure_outputs(),
-        f"{RESULTS}/map.html",
-
-
 rule plot_cluster_map:
     input:
         table=CLUSTER_TABLE,
     output:
-        png=report(
-            f"{FIGURES}/cluster_map.png",
-            caption="../report/cluster_map.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "cluster map", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{FIGURES}/cluster_map.pdf",
-            caption="../report/cluster_map.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "cluster map", "format": "PDF"},
-        ),
+        png=figure_report("cluster_map", "png", "cluster map", "Clusters"),
+        pdf=figure_report("cluster_map", "pdf", "cluster map", "Clusters"),
     log:
         f"{LOGS}/figures/plot_cluster_map.log",
     conda:
@@ -55,22 +38,10 @@ rule plot_cluster_map:
 rule plot_example_tiles:
     input:
         table=CLUSTER_TABLE,
-        tiles=f"{RESULTS}/tiles/tiles.npy",
+        tiles=rules.gather_tiles.output.tiles,
     output:
-        png=report(
-            f"{FIGURES}/example_tiles.png",
-            caption="../report/example_tiles.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "example tiles", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{FIGURES}/example_tiles.pdf",
-            caption="../report/example_tiles.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "example tiles", "format": "PDF"},
-        ),
+        png=figure_report("example_tiles", "png", "example tiles", "Clusters"),
+        pdf=figure_report("example_tiles", "pdf", "example tiles", "Clusters"),
     log:
         f"{LOGS}/figures/plot_example_tiles.log",
     conda:
@@ -91,20 +62,8 @@ rule plot_cluster_shares:
     input:
         table=CLUSTER_TABLE,
     output:
-        png=report(
-            f"{FIGURES}/cluster_shares.png",
-            caption="../report/cluster_shares.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "cluster shares", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{FIGURES}/cluster_shares.pdf",
-            caption="../report/cluster_shares.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "cluster shares", "format": "PDF"},
-        ),
+        png=figure_report("cluster_shares", "png", "cluster shares", "Clusters"),
+        pdf=figure_report("cluster_shares", "pdf", "cluster shares", "Clusters"),
     log:
         f"{LOGS}/figures/plot_cluster_shares.log",
     conda:
@@ -124,19 +83,11 @@ rule plot_cluster_sankey:
     input:
         table=CLUSTER_TABLE,
     output:
-        png=report(
-            f"{FIGURES}/cluster_sankey.png",
-            caption="../report/cluster_sankey.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "Sankey diagram across k", "format": "PNG"},
+        png=figure_report(
+            "cluster_sankey", "png", "Sankey diagram across k", "Clusters"
         ),
-        pdf=report(
-            f"{FIGURES}/cluster_sankey.pdf",
-            caption="../report/cluster_sankey.rst",
-            category="Figures",
-            subcategory="Clusters",
-            labels={"figure": "Sankey diagram across k", "format": "PDF"},
+        pdf=figure_report(
+            "cluster_sankey", "pdf", "Sankey diagram across k", "Clusters"
         ),
     log:
         f"{LOGS}/figures/plot_cluster_sankey.log",
@@ -158,20 +109,8 @@ rule plot_covariate_radar:
     input:
         table=CLUSTER_TABLE,
     output:
-        png=report(
-            f"{FIGURES}/covariate_radar.png",
-            caption="../report/covariate_radar.rst",
-            category="Figures",
-            subcategory="Covariates",
-            labels={"figure": "radar charts", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{FIGURES}/covariate_radar.pdf",
-            caption="../report/covariate_radar.rst",
-            category="Figures",
-            subcategory="Covariates",
-            labels={"figure": "radar charts", "format": "PDF"},
-        ),
+        png=figure_report("covariate_radar", "png", "radar charts", "Covariates"),
+        pdf=figure_report("covariate_radar", "pdf", "radar charts", "Covariates"),
     log:
         f"{LOGS}/figures/plot_covariate_radar.log",
     conda:
@@ -191,19 +130,11 @@ rule plot_covariate_distributions:
     input:
         table=CLUSTER_TABLE,
     output:
-        png=report(
-            f"{FIGURES}/covariate_distributions.png",
-            caption="../report/covariate_distributions.rst",
-            category="Figures",
-            subcategory="Covariates",
-            labels={"figure": "covariate distributions", "format": "PNG"},
+        png=figure_report(
+            "covariate_distributions", "png", "covariate distributions", "Covariates"
         ),
-        pdf=report(
-            f"{FIGURES}/covariate_distributions.pdf",
-            caption="../report/covariate_distributions.rst",
-            category="Figures",
-            subcategory="Covariates",
-            labels={"figure": "covariate distributions", "format": "PDF"},
+        pdf=figure_report(
+            "covariate_distributions", "pdf", "covariate distributions", "Covariates"
         ),
     log:
         f"{LOGS}/figures/plot_covariate_distributions.log",
@@ -223,22 +154,10 @@ rule plot_covariate_distributions:
 rule plot_embedding_pca:
     input:
         table=CLUSTER_TABLE,
-        embedding=f"{RESULTS}/clusters/embedding.npy",
+        embedding=rules.cluster_tiles.output.embedding,
     output:
-        png=report(
-            f"{FIGURES}/embedding_pca.png",
-            caption="../report/embedding_pca.rst",
-            category="Figures",
-            subcategory="Embedding",
-            labels={"figure": "PC1/PC2 scatter", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{FIGURES}/embedding_pca.pdf",
-            caption="../report/embedding_pca.rst",
-            category="Figures",
-            subcategory="Embedding",
-            labels={"figure": "PC1/PC2 scatter", "format": "PDF"},
-        ),
+        png=figure_report("embedding_pca", "png", "PC1/PC2 scatter", "Embedding"),
+        pdf=figure_report("embedding_pca", "pdf", "PC1/PC2 scatter", "Embedding"),
     log:
         f"{LOGS}/figures/plot_embedding_pca.log",
     conda:
@@ -257,21 +176,13 @@ rule plot_embedding_pca:
 rule plot_centroid_distances:
     input:
         table=CLUSTER_TABLE,
-        embedding=f"{RESULTS}/clusters/embedding.npy",
+        embedding=rules.cluster_tiles.output.embedding,
     output:
-        png=report(
-            f"{FIGURES}/centroid_distances.png",
-            caption="../report/centroid_distances.rst",
-            category="Figures",
-            subcategory="Embedding",
-            labels={"figure": "centroid distances", "format": "PNG"},
+        png=figure_report(
+            "centroid_distances", "png", "centroid distances", "Embedding"
         ),
-        pdf=report(
-            f"{FIGURES}/centroid_distances.pdf",
-            caption="../report/centroid_distances.rst",
-            category="Figures",
-            subcategory="Embedding",
-            labels={"figure": "centroid distances", "format": "PDF"},
+        pdf=figure_report(
+            "centroid_distances", "pdf", "centroid distances", "Embedding"
         ),
     log:
         f"{LOGS}/figures/plot_centroid_distances.log",
@@ -290,22 +201,10 @@ rule plot_centroid_distances:
 
 rule plot_training_curves:
     input:
-        training_log=f"{RESULTS}/deepcluster/training_log.csv",
+        training_log=rules.train_deepcluster.output.training_log,
     output:
-        png=report(
-            f"{FIGURES}/training_curves.png",
-            caption="../report/training_curves.rst",
-            category="Figures",
-            subcategory="Training",
-            labels={"figure": "DeepCluster training", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{FIGURES}/training_curves.pdf",
-            caption="../report/training_curves.rst",
-            category="Figures",
-            subcategory="Training",
-            labels={"figure": "DeepCluster training", "format": "PDF"},
-        ),
+        png=figure_report("training_curves", "png", "DeepCluster training", "Training"),
+        pdf=figure_report("training_curves", "pdf", "DeepCluster training", "Training"),
     log:
         f"{LOGS}/figures/plot_training_curves.log",
     conda:
@@ -322,21 +221,19 @@ rule plot_training_curves:
 rule plot_phenotype_contingency:
     input:
         table=CLUSTER_TABLE,
-        truth=DEMO_FILES["truth"],
+        truth=rules.demo_city.output.truth,
     output:
-        png=report(
-            f"{FIGURES}/phenotype_contingency.png",
-            caption="../report/phenotype_contingency.rst",
-            category="Figures",
-            subcategory="Evaluation (demo)",
-            labels={"figure": "clusters vs planted phenotypes", "format": "PNG"},
+        png=figure_report(
+            "phenotype_contingency",
+            "png",
+            "clusters vs planted phenotypes",
+            "Evaluation (demo)",
         ),
-        pdf=report(
-            f"{FIGURES}/phenotype_contingency.pdf",
-            caption="../report/phenotype_contingency.rst",
-            category="Figures",
-            subcategory="Evaluation (demo)",
-            labels={"figure": "clusters vs planted phenotypes", "format": "PDF"},
+        pdf=figure_report(
+            "phenotype_contingency",
+            "pdf",
+            "clusters vs planted phenotypes",
+            "Evaluation (demo)",
         ),
     log:
         f"{LOGS}/figures/plot_phenotype_contingency.log",
@@ -353,12 +250,13 @@ rule plot_phenotype_contingency:
         "../scripts/plot_phenotype_contingency.py"
 
 
-rule web_map:
+# The interactive map: one offline HTML file (not under figures/, beside the GeoJSON).
+rule plot_web_map:
     input:
         table=CLUSTER_TABLE,
-        tiles=f"{RESULTS}/tiles/tiles.npy",
+        tiles=rules.gather_tiles.output.tiles,
     output:
-        report(
+        html=report(
             f"{RESULTS}/map.html",
             caption="../report/web_map.rst",
             category="Figures",
@@ -366,7 +264,7 @@ rule web_map:
             labels={"figure": "interactive map", "format": "HTML"},
         ),
     log:
-        f"{LOGS}/figures/web_map.log",
+        f"{LOGS}/figures/plot_web_map.log",
     conda:
         CONDA_ENV
     resources:
@@ -380,4 +278,11 @@ rule web_map:
         max_thumbnails=config["figures"]["map_max_thumbnails"],
         basemap=config["figures"]["basemap"],
     script:
-        "../scripts/web_map.py"
+        "../scripts/plot_web_map.py"
+
+
+# Every figure and the map (`snakemake figures`), listed last to name the rules above.
+rule figures:
+    input:
+        figure_outputs(),
+        rules.plot_web_map.output.html,

@@ -33,8 +33,8 @@ rule tile_scene:
 
 rule gather_tiles:
     input:
-        npy=expand(f"{RESULTS}/tiles/scenes/{{scene}}.npy", scene=SCENES),
-        index=expand(f"{RESULTS}/tiles/scenes/{{scene}}.parquet", scene=SCENES),
+        npy=expand(rules.tile_scene.output.npy, scene=SCENES),
+        index=expand(rules.tile_scene.output.index, scene=SCENES),
     output:
         tiles=f"{RESULTS}/tiles/tiles.npy",
         index=f"{RESULTS}/tiles/index.parquet",

@@ -1,6 +1,6 @@
 """Snakemake adapter: draw the city's tiles coloured by cluster."""
 
-from satcluster.figures.map import draw_cluster_map
+from satcluster.figures.cluster_map import draw_cluster_map
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])

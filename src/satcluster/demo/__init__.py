@@ -51,11 +51,26 @@ from satcluster.demo.products import (
 from satcluster.errors import InputError
 from satcluster.runlog import timed
 
+__all__ = [
+    "DEMO_FILE_NAMES",
+    "LANDSAT_PREFIX",
+    "PHENOTYPE_NAMES",
+    "PHENOTYPE_SHARES",
+    "CityFrame",
+    "CityLayout",
+    "DemoCity",
+    "build_city",
+    "demo_city_paths",
+    "generate_demo_city",
+    "scene_names",
+    "scene_specs",
+]
+
 log = logging.getLogger("satcluster.demo")
 
 LANDSAT_PREFIX = "landsat/LC08_L2SP_193056_20200101_20200109_02_T1"
-# File names relative to the output directory; workflow/rules/common.smk (DEMO_FILES)
-# uses the same ones.
+# The one table of the demo products' file names, relative to the output directory:
+# workflow/rules/common.smk builds DEMO_FILES and the demo scenes from `demo_city_paths`.
 DEMO_FILE_NAMES = {
     "buildings": "buildings.gpkg",
     "roads": "roads.osm",
@@ -81,16 +96,17 @@ class DemoCity:
     truth: Path
 
     def files(self) -> list[Path]:
+        """Every path: the imagery scenes first, then the products of DEMO_FILE_NAMES."""
         return [*self.imagery, *(getattr(self, key) for key in DEMO_FILE_NAMES)]
 
 
 def scene_names(n_scenes: int) -> list[str]:
-    """Relative paths of the imagery scenes."""
+    """Paths of the ``n_scenes`` imagery scenes, relative to the output directory."""
     return [f"imagery/scene_{i}.tif" for i in range(n_scenes)]
 
 
 def demo_city_paths(out_dir: str | os.PathLike, n_scenes: int = 2) -> DemoCity:
-    """Where `generate_demo_city` writes each product under ``out_dir``."""
+    """Where `generate_demo_city` writes each product under ``out_dir`` (nothing is read)."""
     out_dir = Path(out_dir)
     return DemoCity(
         imagery=[out_dir / name for name in scene_names(n_scenes)],
@@ -99,7 +115,10 @@ def demo_city_paths(out_dir: str | os.PathLike, n_scenes: int = 2) -> DemoCity:
 
 
 def build_city(seed: int = 7, size_m: float = 1536, resolution_m: float = 0.5) -> CityLayout:
-    """The vector layout (districts, roads, buildings) of the city for ``seed``."""
+    """The vector layout (districts, roads, buildings) of the city for ``seed``.
+
+    ``size_m`` is the city's side in metres, ``resolution_m`` the imagery pixel in metres.
+    """
     return build_layout(make_frame(size_m, resolution_m), np.random.default_rng([seed, 1]))
 
 
@@ -111,6 +130,9 @@ def generate_demo_city(
     n_scenes: int = 2,
 ) -> DemoCity:
     """Write every demo product under ``out_dir`` (same seed, same files).
+
+    ``size_m``: side of the square city in metres; ``resolution_m``: imagery pixel size in
+    metres; ``n_scenes``: overlapping imagery scenes, 2 or more. Returns the paths written.
 
     Files are generated in a temporary directory beside ``out_dir`` and moved into
     place only when all of them are written, so a failure leaves no partial output.
@@ -159,17 +181,3 @@ def _write_all(
         bands = {"red": paths.landsat_red, "nir": paths.landsat_nir, "qa": paths.landsat_qa}
         write_landsat(layout, bands, np.random.default_rng([seed, 4]))
     return paths
-
-
-__all__ = [
-    "DEMO_FILE_NAMES",
-    "PHENOTYPE_NAMES",
-    "PHENOTYPE_SHARES",
-    "CityFrame",
-    "CityLayout",
-    "DemoCity",
-    "build_city",
-    "demo_city_paths",
-    "generate_demo_city",
-    "scene_specs",
-]

@@ -20,6 +20,8 @@ from tqdm import tqdm
 
 from satcluster.demo.layout import CityFrame, CityLayout, road_polygons
 
+__all__ = ["SceneSpec", "corner_nodata", "scene_specs", "write_scenes"]
+
 STRIP_ROWS = 256
 BLOCK = 256
 ALIGN_PX = 64  # scene edges on a 64 px grid (the demo tile size divides it)
@@ -296,6 +298,3 @@ def _write_scene(painter: _Painter, spec: SceneSpec, path: Path) -> None:
             dst.write(np.moveaxis(pixels, -1, 0), window=out_window)
             if spec.convention == "mask":
                 dst.write_mask(np.where(missing, 0, 255).astype(np.uint8), window=out_window)
-
-
-__all__ = ["SceneSpec", "corner_nodata", "scene_specs", "write_scenes"]

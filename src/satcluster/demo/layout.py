@@ -17,6 +17,22 @@ from rasterio.transform import from_origin
 
 from satcluster.errors import InputError
 
+__all__ = [
+    "CRS",
+    "PHENOTYPE_NAMES",
+    "PHENOTYPE_SHARES",
+    "WATER",
+    "CityFrame",
+    "CityLayout",
+    "build_layout",
+    "district_layout",
+    "make_frame",
+    "place_buildings",
+    "rectangles",
+    "road_network",
+    "road_polygons",
+]
+
 CRS = "EPSG:32630"
 # South-west corner of the city: east of Accra's centre, in WGS 84 / UTM 30N. Multiples of
 # 1024 m, so that the tiler's origin-anchored grid (tiles of 16, 32, 64, ... m)
@@ -99,7 +115,11 @@ class CityLayout:
 
 
 def make_frame(size_m: float, resolution_m: float) -> CityFrame:
-    """The city frame, or InputError when the size cannot hold eight districts."""
+    """The city frame: side ``size_m`` and pixel ``resolution_m``, both in metres.
+
+    Raises InputError when the city cannot hold eight districts or the pixel is not in
+    (0, 4] m.
+    """
     if size_m < MIN_SIZE_M:
         raise InputError(
             f"config: `demo.size_m` is {size_m}; the demo city needs at least {MIN_SIZE_M:.0f} m "
@@ -362,7 +382,8 @@ def road_polygons(roads: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 def rectangles(
     cx: np.ndarray, cy: np.ndarray, length: np.ndarray, width: np.ndarray, angle_deg: np.ndarray
 ) -> np.ndarray:
-    """Rectangles (length along the angle), as shapely Polygons."""
+    """Rectangles as shapely Polygons: centres, length (along the angle) and width in CRS
+    units (metres), angle in degrees counter-clockwise from east."""
     su = np.array([-0.5, 0.5, 0.5, -0.5, -0.5])
     sv = np.array([-0.5, -0.5, 0.5, 0.5, -0.5])
     u = length[:, None] * su

@@ -22,6 +22,19 @@ from rasterio.warp import transform_bounds
 
 from satcluster.demo.layout import CRS, WATER, CityLayout, road_polygons
 
+__all__ = [
+    "LANDSAT_NAMES",
+    "POPULATION_NODATA",
+    "landsat_grid",
+    "landsat_reflectance",
+    "population_grid",
+    "write_buildings",
+    "write_landsat",
+    "write_osm",
+    "write_population",
+    "write_truth",
+]
+
 # --- buildings and truth -----------------------------------------------------------------
 
 N_INVALID_BUILDINGS = 2

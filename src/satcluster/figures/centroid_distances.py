@@ -17,13 +17,15 @@ from scipy.spatial.distance import cdist
 from satcluster.figures.common import (
     cluster_label,
     cluster_names,
+    load_embedding_rows,
     new_figure,
     read_cluster_labels,
     save_figure,
     style,
 )
-from satcluster.figures.embedding import load_embedding_rows
 from satcluster.figures.palette import cluster_colors
+
+__all__ = ["centroid_distances", "draw_centroid_distances", "plot_centroid_distances"]
 
 CHUNK_ROWS = 100_000  # bounds the memory of the per-tile distances
 

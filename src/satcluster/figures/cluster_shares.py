@@ -20,6 +20,8 @@ from satcluster.figures.common import (
 )
 from satcluster.figures.palette import cluster_colors
 
+__all__ = ["draw_cluster_shares", "plot_cluster_shares"]
+
 
 def plot_cluster_shares(labels: np.ndarray, names: Sequence[str], colors: Sequence[str]) -> Figure:
     """Horizontal bars, cluster 0 on top, with the share and tile count at each bar."""

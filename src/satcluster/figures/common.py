@@ -1,4 +1,5 @@
-"""What every figure shares: reading the cluster table, names, labels, style and saving."""
+"""What every figure shares: reading the cluster table, the tile and embedding arrays,
+names, labels, style and saving."""
 
 from __future__ import annotations
 
@@ -7,14 +8,38 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import geopandas as gpd
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import shapely
 from matplotlib.figure import Figure
 
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
+
+__all__ = [
+    "COVARIATES",
+    "ORIENTATION",
+    "QUALITY_COVARIATES",
+    "available_columns",
+    "check_labels",
+    "clean_orientation",
+    "cluster_label",
+    "cluster_names",
+    "cluster_shares",
+    "load_embedding_rows",
+    "load_tile_array",
+    "new_figure",
+    "present_covariates",
+    "read_cluster_covariates",
+    "read_cluster_labels",
+    "read_table",
+    "save_figure",
+    "style",
+    "tile_polygons",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +144,59 @@ def read_cluster_labels(table_path: str | Path, n_clusters: int) -> tuple[pd.Dat
     """Tile ids, cluster (and names when present) of the assembled table, with checked labels."""
     table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])
     return table, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+
+
+def clean_orientation(covariates: pd.DataFrame) -> pd.DataFrame:
+    """Orientation is undefined (NaN) on tiles without buildings, whatever the source wrote."""
+    covariates = covariates.copy()
+    if ORIENTATION in covariates and "building_count" in covariates:
+        covariates.loc[~(covariates["building_count"] > 0), ORIENTATION] = np.nan
+    return covariates
+
+
+def load_tile_array(
+    tiles_path: str | Path, tile_ids: np.ndarray, table_path: str | Path
+) -> np.ndarray:
+    """tiles.npy memory-mapped (N x S x S x 3, uint8), checked to hold every tile id.
+
+    Raises InputError naming both files when the array has another shape or too
+    few tiles for ``tile_ids`` (the ids of the cluster table ``table_path``).
+    """
+    tiles = np.load(require_file(tiles_path, "tile array"), mmap_mode="r")
+    if tiles.ndim != 4 or tiles.shape[3] != 3 or (len(tile_ids) and tile_ids.max() >= len(tiles)):
+        raise InputError(
+            f"{tiles_path} has shape {tiles.shape}, which does not hold tile ids up to "
+            f"{tile_ids.max() if len(tile_ids) else 0} of {table_path} (expected N x S x S x 3); "
+            "rerun the tiles stage and everything after it."
+        )
+    return tiles
+
+
+def load_embedding_rows(path: str | Path, tile_ids: np.ndarray) -> np.ndarray:
+    """Rows ``tile_ids`` of the clustering embedding (embedding.npy, rows = tile_id), float32.
+
+    Raises InputError when the file does not hold one row per tile id.
+    """
+    embedding = np.load(require_file(path, "embedding"), mmap_mode="r")
+    if embedding.ndim != 2 or (len(tile_ids) and tile_ids.max() >= embedding.shape[0]):
+        raise InputError(
+            f"{path} has shape {embedding.shape}, too few rows for tile ids up to "
+            f"{tile_ids.max() if len(tile_ids) else 0}; it must hold one row per tile_id: "
+            "rerun the clusters stage."
+        )
+    return np.asarray(embedding[np.asarray(tile_ids, dtype=np.int64)], dtype=np.float32)
+
+
+def tile_polygons(geometry: gpd.GeoSeries, decimals: int | None = None) -> list[np.ndarray]:
+    """Exterior ring coordinates (n x 2) of every tile polygon, vectorised.
+
+    ``decimals``: round the coordinates to that many decimals (None: as they are).
+    """
+    rings = shapely.get_exterior_ring(geometry.values)
+    coords, index = shapely.get_coordinates(rings, return_index=True)
+    if decimals is not None:
+        coords = np.round(coords, decimals)
+    return np.split(coords, np.flatnonzero(np.diff(index)) + 1)
 
 
 def cluster_names(table: pd.DataFrame, n_clusters: int) -> list[str]:

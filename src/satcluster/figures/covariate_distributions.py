@@ -13,6 +13,7 @@ from matplotlib.patches import Patch
 
 from satcluster.figures.common import (
     COVARIATES,
+    clean_orientation,
     cluster_label,
     cluster_names,
     new_figure,
@@ -21,7 +22,8 @@ from satcluster.figures.common import (
     style,
 )
 from satcluster.figures.palette import cluster_colors
-from satcluster.figures.radar import clean_orientation
+
+__all__ = ["draw_covariate_distributions", "plot_covariate_distributions"]
 
 WHISKERS = (5, 95)  # percentiles; outliers are not drawn (they would be thousands of dots)
 

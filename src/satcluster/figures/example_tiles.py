@@ -10,17 +10,18 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from satcluster.errors import InputError
 from satcluster.figures.common import (
     cluster_label,
     cluster_names,
+    load_tile_array,
     new_figure,
     read_cluster_labels,
     save_figure,
     style,
 )
 from satcluster.figures.palette import cluster_colors
-from satcluster.io import require_file
+
+__all__ = ["draw_example_tiles", "plot_example_tiles", "sample_examples", "tile_mosaic"]
 
 # Tiles are shrunk to this side before composing: ~100 px per tile is what print shows.
 MAX_TILE_PX = 128
@@ -105,14 +106,8 @@ def draw_example_tiles(
 ) -> None:
     """Sample tiles per cluster from tiles.npy, draw the grid and save it to ``outputs``."""
     table, labels = read_cluster_labels(table_path, n_clusters)
-    tiles = np.load(require_file(tiles_path, "tile array"), mmap_mode="r")
     tile_ids = table["tile_id"].to_numpy(np.int64)
-    if tiles.ndim != 4 or tiles.shape[3] != 3 or (len(tile_ids) and tile_ids.max() >= len(tiles)):
-        raise InputError(
-            f"{tiles_path} has shape {tiles.shape}, which does not hold tile ids up to "
-            f"{tile_ids.max() if len(tile_ids) else 0} of {table_path} (expected N x S x S x 3); "
-            "rerun the tiles stage and everything after it."
-        )
+    tiles = load_tile_array(tiles_path, tile_ids, table_path)
     samples = sample_examples(tile_ids, labels, n_clusters, per_cluster)
     cols = min(per_cluster, 10)
     mosaics = [tile_mosaic(tiles, ids, cols) if len(ids) else None for ids in samples]

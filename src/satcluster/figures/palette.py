@@ -8,6 +8,8 @@ from matplotlib.colors import ListedColormap, to_hex
 
 from satcluster.errors import InputError
 
+__all__ = ["MISSING_COLOR", "cluster_colors"]
+
 # Colour of cells/points that belong to no cluster (missing labels, empty map background).
 MISSING_COLOR = "#d9d9d9"
 

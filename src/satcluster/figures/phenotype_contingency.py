@@ -27,6 +27,8 @@ from satcluster.figures.common import (
 from satcluster.figures.palette import cluster_colors
 from satcluster.io import require_file
 
+__all__ = ["draw_phenotype_contingency", "phenotype_names", "plot_phenotype_contingency"]
+
 
 def phenotype_names(truth: gpd.GeoDataFrame) -> dict[int, str]:
     """Phenotype id -> name from the truth file (the id when it has no names)."""

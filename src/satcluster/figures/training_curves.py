@@ -14,6 +14,8 @@ from satcluster.errors import InputError
 from satcluster.figures.common import new_figure, save_figure, style
 from satcluster.io import require_file
 
+__all__ = ["CURVES", "draw_training_curves", "plot_training_curves", "read_training_log"]
+
 # training_log.csv column -> panel title; panels are drawn for the columns present.
 CURVES = {
     "clustering_loss": "k-means loss (clustering)",

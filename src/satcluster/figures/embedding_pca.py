@@ -13,13 +13,15 @@ from sklearn.decomposition import PCA
 from satcluster.figures.common import (
     cluster_label,
     cluster_names,
+    load_embedding_rows,
     new_figure,
     read_cluster_labels,
     save_figure,
     style,
 )
-from satcluster.figures.embedding import load_embedding_rows
 from satcluster.figures.palette import cluster_colors
+
+__all__ = ["draw_embedding_pca", "plot_embedding_pca", "principal_components"]
 
 # PCA is fitted on at most this many tiles (a fixed sample) and applied to all.
 FIT_MAX_TILES = 100_000
@@ -36,7 +38,7 @@ def principal_components(embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return pca.transform(embedding), pca.explained_variance_ratio_
 
 
-def plot_pca_scatter(
+def plot_embedding_pca(
     coords: np.ndarray,
     labels: np.ndarray,
     names: Sequence[str],
@@ -71,7 +73,7 @@ def plot_pca_scatter(
     return fig
 
 
-def draw_pca_scatter(
+def draw_embedding_pca(
     table_path: str | Path,
     embedding_path: str | Path,
     outputs: Sequence[str | Path],
@@ -83,7 +85,7 @@ def draw_pca_scatter(
     table, labels = read_cluster_labels(table_path, n_clusters)
     embedding = load_embedding_rows(embedding_path, table["tile_id"].to_numpy(np.int64))
     coords, explained = principal_components(embedding)
-    fig = plot_pca_scatter(
+    fig = plot_embedding_pca(
         coords,
         labels,
         cluster_names(table, n_clusters),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import shapely
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -23,15 +22,11 @@ from satcluster.figures.common import (
     new_figure,
     save_figure,
     style,
+    tile_polygons,
 )
 from satcluster.figures.palette import cluster_colors
 
-
-def tile_polygons(geometry: gpd.GeoSeries) -> list[np.ndarray]:
-    """Exterior ring coordinates (n x 2) of every tile polygon, vectorised."""
-    rings = shapely.get_exterior_ring(geometry.values)
-    coords, index = shapely.get_coordinates(rings, return_index=True)
-    return np.split(coords, np.flatnonzero(np.diff(index)) + 1)
+__all__ = ["draw_cluster_map", "nice_length", "plot_cluster_map"]
 
 
 def nice_length(extent: float) -> float:

@@ -1,14 +1,14 @@
 """Snakemake adapter: write the interactive, offline map of the clusters (results/map.html)."""
 
+from satcluster.figures.web_map import write_web_map
 from satcluster.runlog import setup_logging, timed, user_errors_exit
-from satcluster.webmap import write_web_map
 
 log = setup_logging(snakemake.log[0])
-with user_errors_exit(log), timed(log, "web map"):
+with user_errors_exit(log), timed(log, "web_map"):
     write_web_map(
         snakemake.input.table,
         snakemake.input.tiles,
-        snakemake.output[0],
+        snakemake.output.html,
         snakemake.params.ks,
         snakemake.params.final_k,
         snakemake.params.palette,

@@ -17,6 +17,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from satcluster.columns import label_column
 from satcluster.figures.common import (
     check_labels,
     cluster_label,
@@ -28,10 +29,7 @@ from satcluster.figures.common import (
 )
 from satcluster.figures.palette import cluster_colors
 
-
-def label_column(k: int) -> str:
-    """Column of the cluster table holding the labels for ``k`` clusters."""
-    return f"label_k{k}"
+__all__ = ["draw_cluster_sankey", "flow_table", "node_colors", "plot_cluster_sankey"]
 
 
 def node_name(k: int, cluster: int) -> str:
@@ -99,7 +97,7 @@ def draw_ausankey(ax, data: pd.DataFrame, **options) -> Sankey:
     return sky
 
 
-def plot_sankey(
+def plot_cluster_sankey(
     labels: pd.DataFrame,
     ks: Sequence[int],
     final_k: int,
@@ -156,7 +154,7 @@ def plot_sankey(
     return fig
 
 
-def draw_sankey(
+def draw_cluster_sankey(
     table_path: str | Path,
     outputs: Sequence[str | Path],
     ks: Sequence[int],
@@ -170,7 +168,7 @@ def draw_sankey(
     for k in ks:
         check_labels(table[label_column(k)].to_numpy(), k, f"{table_path} column {label_column(k)}")
     labels = table[columns].astype(np.int64)
-    fig = plot_sankey(
+    fig = plot_cluster_sankey(
         labels, ks, final_k, cluster_names(table, final_k), cluster_colors(final_k, palette)
     )
     save_figure(fig, outputs, dpi)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from satcluster.figures.common import (
     COVARIATES,
-    ORIENTATION,
+    clean_orientation,
     cluster_label,
     cluster_names,
     cluster_shares,
@@ -30,18 +30,17 @@ from satcluster.figures.common import (
 )
 from satcluster.figures.palette import cluster_colors
 
+__all__ = [
+    "draw_covariate_radar",
+    "plot_covariate_radar",
+    "quantile_medians",
+    "quantile_transform",
+]
+
 
 def quantile_transform(covariates: pd.DataFrame) -> pd.DataFrame:
     """Each column mapped to its empirical CDF in (0, 1]; ties share their mean rank, NaN stays."""
     return covariates.rank(pct=True, method="average")
-
-
-def clean_orientation(covariates: pd.DataFrame) -> pd.DataFrame:
-    """Orientation is undefined (NaN) on tiles without buildings, whatever the source wrote."""
-    covariates = covariates.copy()
-    if ORIENTATION in covariates and "building_count" in covariates:
-        covariates.loc[~(covariates["building_count"] > 0), ORIENTATION] = np.nan
-    return covariates
 
 
 def quantile_medians(covariates: pd.DataFrame, labels: np.ndarray, n_clusters: int) -> pd.DataFrame:
@@ -51,7 +50,7 @@ def quantile_medians(covariates: pd.DataFrame, labels: np.ndarray, n_clusters: i
     return medians.reindex(range(n_clusters))
 
 
-def plot_radar(
+def plot_covariate_radar(
     medians: pd.DataFrame, names: Sequence[str], colors: Sequence[str], shares: Sequence[float]
 ) -> Figure:
     """One polar bar chart per cluster; bars are covariate median quantiles (0-1)."""
@@ -96,13 +95,13 @@ def plot_radar(
     return fig
 
 
-def draw_radar(
+def draw_covariate_radar(
     table_path: str | Path, outputs: Sequence[str | Path], n_clusters: int, palette: str, dpi: int
 ) -> None:
     """Read the covariates, compute per-cluster quantile medians, draw and save them."""
     table, variables, labels = read_cluster_covariates(table_path, n_clusters)
     medians = quantile_medians(table[variables], labels, n_clusters)
-    fig = plot_radar(
+    fig = plot_covariate_radar(
         medians,
         cluster_names(table, n_clusters),
         cluster_colors(n_clusters, palette),

@@ -1,0 +1,109 @@
+"""Scripts' logging: to the rule's log file, one clear line for a user error, timings."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from satcluster.errors import InputError
+from satcluster.runlog import setup_logging, timed, user_errors_exit
+
+
+@pytest.fixture
+def restore_logging():
+    """setup_logging rewires the root logger and sys.stderr: put both back afterwards."""
+    root = logging.getLogger()
+    handlers, level, stderr = root.handlers[:], root.level, sys.stderr
+    yield
+    for handler in root.handlers:
+        handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    if sys.stderr is not stderr:
+        sys.stderr.close()
+    sys.stderr = stderr
+    logging.captureWarnings(False)
+
+
+def test_setup_logging_writes_logging_and_stderr_to_the_file(tmp_path, restore_logging):
+    log_path = tmp_path / "logs" / "stage" / "rule.log"  # folders created
+    log = setup_logging(log_path)
+    assert log.name == "satcluster"
+    log.info("tiles written")
+    logging.getLogger("satcluster.tiling").debug("below INFO: not written")
+    print("progress bar", file=sys.stderr)
+    text = log_path.read_text()
+    assert "INFO satcluster: tiles written" in text
+    assert "progress bar" in text
+    assert "not written" not in text
+
+
+def test_setup_logging_appends(tmp_path, restore_logging):
+    log_path = tmp_path / "rule.log"
+    log_path.write_text("earlier attempt\n")
+    setup_logging(log_path).warning("second attempt")
+    text = log_path.read_text()
+    assert text.startswith("earlier attempt\n")
+    assert "WARNING satcluster: second attempt" in text
+
+
+def _run_script(tmp_path, body: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_user_error_is_one_log_line_and_exit_status_1(tmp_path):
+    log_path = tmp_path / "rule.log"
+    result = _run_script(
+        tmp_path,
+        f"""
+        from satcluster.errors import InputError
+        from satcluster.runlog import setup_logging, user_errors_exit
+
+        log = setup_logging({str(log_path)!r})
+        with user_errors_exit(log):
+            raise InputError("config: `inputs.roads` points to x.osm, which does not exist")
+        """,
+    )
+    assert result.returncode == 1
+    text = log_path.read_text()
+    assert "Traceback" not in text and "Traceback" not in result.stderr
+    errors = [line for line in text.splitlines() if "ERROR" in line]
+    assert len(errors) == 1
+    assert errors[0].endswith(
+        "satcluster: error: config: `inputs.roads` points to x.osm, which does not exist"
+    )
+    # Also on the real stderr, for the user watching Snakemake's output.
+    assert result.stderr.strip() == (
+        "satcluster: error: config: `inputs.roads` points to x.osm, which does not exist"
+    )
+
+
+def test_user_errors_exit_in_process(caplog):
+    with pytest.raises(SystemExit) as exit_info, user_errors_exit():
+        raise InputError("config: `tiles.size_px` is invalid")
+    assert exit_info.value.code == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "satcluster: error: config: `tiles.size_px` is invalid"
+    ]
+
+
+def test_other_errors_keep_their_traceback():
+    with pytest.raises(ZeroDivisionError), user_errors_exit():
+        1 / 0  # noqa: B018 - a programming error must not be hidden as a user error
+
+
+def test_timed_logs_the_duration(caplog, monkeypatch):
+    clock = iter([10.0, 12.5])
+    monkeypatch.setattr("satcluster.runlog.time.perf_counter", lambda: next(clock))
+    log = logging.getLogger("satcluster.test")
+    with caplog.at_level(logging.INFO, logger="satcluster.test"), timed(log, "tiling"):
+        pass
+    assert [r.getMessage() for r in caplog.records] == ["tiling took 2.50 s"]

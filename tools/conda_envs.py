@@ -1,0 +1,157 @@
+"""Write the conda environment files from pyproject.toml, the one list of dependencies.
+
+    python tools/conda_envs.py          # (re)write environment.yml and workflow/envs/satcluster.yaml
+    python tools/conda_envs.py --check  # exit 1, naming the stale files, when they differ
+
+`make deps` runs the first, `make lint` the second; tests/test_dependencies.py checks the
+same. What conda needs beyond pyproject.toml is in the tables below: conda-forge names that
+differ from PyPI's, packages that conda-forge lacks (installed with pip), and packages only
+the Snakemake driver needs (left out of the rules' environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest's own dependency
+    import tomli as tomllib
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = ROOT / "pyproject.toml"
+
+PYTHON = "3.11"
+CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name, where they differ
+PIP_ONLY = {"ausankey", "django-js-lib-leaflet"}  # not on conda-forge
+DRIVER_ONLY = {"snakemake", "snakemake-executor-plugin-slurm"}  # not needed inside rule jobs
+NOTES = {
+    "faiss-cpu": "or faiss-gpu on a GPU machine",
+    "django-js-lib-leaflet": "only its leaflet.js/css files are used (offline map)",
+}
+# Version operators that mean the same to pip and conda.
+CONDA_OPERATORS = {"==", "!=", "<=", ">=", "<", ">"}
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    """One conda environment file: where it lives and what it adds to the dependencies."""
+
+    path: Path
+    header: str
+    name: str | None
+    channels: tuple[str, ...]
+    self_install: str  # the pip line that installs this package
+    driver: bool  # whether the Snakemake driver (DRIVER_ONLY) is installed too
+
+
+GENERATED = (
+    "Generated from pyproject.toml by `make deps` (tools/conda_envs.py): edit that, not this."
+)
+ENV_FILES = (
+    EnvFile(
+        path=ROOT / "environment.yml",
+        header=(
+            "# Conda alternative to `make install` (pip into .venv).\n"
+            "#   conda env create -f environment.yml && conda activate satcluster\n"
+            f"# {GENERATED}\n"
+        ),
+        name="satcluster",
+        channels=("conda-forge", "pytorch", "nodefaults"),
+        self_install="-e .[test]",
+        driver=True,
+    ),
+    EnvFile(
+        path=ROOT / "workflow" / "envs" / "satcluster.yaml",
+        header=(
+            "# Conda environment of every rule, for `snakemake --software-deployment-method conda`.\n"
+            "# The pip line installs this package from the repository (Snakemake builds the\n"
+            "# environment from a copy of this file under .snakemake/conda/, two levels below the\n"
+            "# repository root).\n"
+            f"# {GENERATED}\n"
+        ),
+        name=None,
+        channels=("conda-forge", "nodefaults"),
+        self_install="../..",
+        driver=False,
+    ),
+)
+
+
+def dependencies(pyproject: Path = PYPROJECT) -> list[tuple[str, str]]:
+    """(PyPI name, version specifier as written) of every `[project] dependencies` entry."""
+    entries = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    parsed = []
+    for entry in entries:
+        requirement = Requirement(entry)
+        if requirement.marker or requirement.extras or requirement.url:
+            raise SystemExit(f"{pyproject}: {entry!r}: markers, extras and URLs have no conda form")
+        for specifier in requirement.specifier:
+            if specifier.operator not in CONDA_OPERATORS:
+                raise SystemExit(f"{pyproject}: {entry!r}: conda has no {specifier.operator!r}")
+        # The specifier as written (packaging's own order is not stable), spaces removed.
+        spec = re.sub(r"\s", "", entry)[len(requirement.name) :]
+        parsed.append((requirement.name, spec))
+    return parsed
+
+
+def _line(text: str, note: str | None) -> str:
+    return f"{text}  # {note}" if note else text
+
+
+def render(env: EnvFile, deps: list[tuple[str, str]]) -> str:
+    """The text of one environment file for the given (name, specifier) dependencies."""
+    lines = [env.header.rstrip("\n")]
+    if env.name:
+        lines.append(f"name: {env.name}")
+    lines.append("channels:")
+    lines += [f"  - {channel}" for channel in env.channels]
+    lines += ["dependencies:", f"  - python={PYTHON}"]
+    pip = []
+    for name, spec in deps:
+        if name in DRIVER_ONLY and not env.driver:
+            continue
+        if name in PIP_ONLY:
+            pip.append(_line(f"      - {name}{spec}", NOTES.get(name)))
+        else:
+            lines.append(_line(f"  - {CONDA_NAMES.get(name, name)}{spec}", NOTES.get(name)))
+    lines += ["  - pip", "  - pip:", *pip, f"      - {env.self_install}"]
+    return "\n".join(lines) + "\n"
+
+
+def stale_files() -> list[Path]:
+    """Environment files whose text differs from what pyproject.toml gives."""
+    deps = dependencies()
+    return [env.path for env in ENV_FILES if not _matches(env.path, render(env, deps))]
+
+
+def _matches(path: Path, text: str) -> bool:
+    return path.is_file() and path.read_text() == text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_files()
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} differs from pyproject.toml; run `make deps`")
+        return 1 if stale else 0
+    deps = dependencies()
+    for env in ENV_FILES:
+        text = render(env, deps)
+        if not _matches(env.path, text):
+            env.path.write_text(text)
+            print(f"wrote {env.path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
