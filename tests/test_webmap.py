@@ -305,7 +305,15 @@ def test_map_in_headless_chromium(browser, web_map, tmp_path):
     ActionChains(browser).move_to_element_with_offset(
         canvas, -size[0] // 8, size[1] // 8
     ).click().perform()
-    popup = _wait_for(browser, "return document.querySelector('.leaflet-popup-content')")
+    # Leaflet fades a popup in (opacity 0 -> 1); Selenium's .text is "" while it is not yet
+    # visible, so wait until it is opaque (reading it earlier gave an empty popup at random).
+    popup = _wait_for(
+        browser,
+        "var p = document.querySelector('.leaflet-popup');"
+        "return p && getComputedStyle(p).opacity === '1'"
+        " ? p.querySelector('.leaflet-popup-content') : null;",
+    )
+    assert len(browser.find_elements("css selector", ".leaflet-popup")) == 1
     text = popup.text
     assert "cluster water" in text and "building orientation" in text and "N.A." in text
     image = browser.execute_script(
