@@ -20,6 +20,7 @@ polygon with the tile in shapely, on a random subsample of tiles.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -34,7 +35,11 @@ import shapely
 from rasterio.transform import from_origin
 from rasterstats import zonal_stats
 
-from satcluster.covariates.zonal import area_weighted_reference, open_raster, zonal_sums
+from satcluster.covariates.zonal import open_raster, zonal_sums
+
+# The brute-force reference lives with the tests (one copy, checked by them).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from zonal_reference import area_weighted_reference  # noqa: E402
 
 UTM = "EPSG:32630"
 NODATA = -99999.0

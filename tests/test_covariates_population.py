@@ -12,9 +12,9 @@ import shapely
 from conftest import demo_tiles_by_phenotype
 from pyproj import CRS, Geod, Proj
 from rasterio.transform import from_origin
+from zonal_reference import area_weighted_reference
 
 from satcluster.covariates.population import population_covariates
-from satcluster.covariates.zonal import area_weighted_reference
 from satcluster.errors import InputError
 
 UTM = "EPSG:32630"

@@ -280,6 +280,31 @@ def test_corrupt_geotiff_is_an_input_error_and_leaves_no_output(damage, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tif"]  # no partial or temp files
 
 
+@pytest.mark.parametrize(
+    ("dtype", "profile", "crs"),
+    [
+        (np.uint16, {}, CRS),  # fails in the decimated percentile read
+        (np.uint8, {"nodata": 0}, CRS),  # fails in the direct windowed read
+        (np.uint8, {}, "EPSG:32631"),  # fails in the warped read
+        (np.uint8, {"tiled": True, "blockxsize": 16, "blockysize": 16}, CRS),
+    ],
+    ids=["uint16", "nodata", "warped", "tiled"],
+)
+def test_truncated_geotiff_in_every_read_path_is_an_input_error(dtype, profile, crs, tmp_path):
+    path = write_raster(
+        tmp_path / "cut.tif",
+        pattern(3, 128, 128, dtype),
+        compress="deflate",
+        crs=crs,
+        transform=from_origin(500_000.0, 2000.0, RES, RES),
+        **profile,
+    )
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"cut.tif.*(corrupt or unreadable|cannot be read).*re-"):
+        run_tile(path, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif"]  # no partial or temp files
+
+
 def test_unsupported_dtype_and_geographic_working_crs_are_input_errors(tmp_path):
     path = write_raster(tmp_path / "f.tif", pattern(3, 8, 8).astype(np.float32))
     with pytest.raises(InputError, match="float32.*uint8"):

@@ -11,9 +11,9 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.transform import from_origin
+from zonal_reference import area_weighted_reference
 
 from satcluster.covariates.zonal import (
-    area_weighted_reference,
     check_same_grid,
     open_raster,
     tiles_in_crs,

@@ -1,9 +1,10 @@
-"""Reading vector files of any common format, with clear errors, bbox reads and reprojection,
-and the clipping of features to tiles.
+"""Reading vector files of any common format, with clear errors, bbox reads and reprojection.
 
-Generic on purpose: the building and road loaders and the raster covariates use it.
-Every reader returns a GeoDataFrame in the file's own CRS; ``reproject`` moves it
-to the working CRS and refuses data without a CRS.
+Generic on purpose: the building and road loaders use it. Every reader returns a
+GeoDataFrame in the file's own CRS; ``reproject`` moves it to the working CRS and
+refuses data without a CRS. Formats are recognised by ``vector_format``: GeoParquet,
+line-delimited GeoJSON (by suffix or by a first line that is a GeoJSON Feature), CSV
+with WKT (read by ``satcluster.vector_csv``) and anything else GDAL reads.
 """
 
 from __future__ import annotations
@@ -12,25 +13,40 @@ import gzip
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
-from tqdm import tqdm
 
+from satcluster.crs import parse_crs
 from satcluster.errors import InputError
 from satcluster.io import require_file
 
+__all__ = [
+    "LINE_DELIMITED_SUFFIXES",
+    "PARQUET_SUFFIXES",
+    "WGS84",
+    "Bounds",
+    "bounds_intersect",
+    "file_crs",
+    "geoparquet_bounds",
+    "no_crs_error",
+    "read_vector",
+    "reproject",
+    "require_file_crs",
+    "require_nonempty_file",
+    "transform_bounds",
+    "vector_bounds",
+    "vector_format",
+]
+
 log = logging.getLogger(__name__)
 
-Bounds = tuple[float, float, float, float]
+Bounds = tuple[float, float, float, float]  # (xmin, ymin, xmax, ymax) in some CRS's units
 
 # Line-delimited GeoJSON (one Feature per line), e.g. Microsoft's building footprints.
 LINE_DELIMITED_SUFFIXES = (".geojsonl", ".geojsonseq", ".geojsons", ".ndjson", ".jsonl")
@@ -105,6 +121,7 @@ def transform_bounds(bounds: Bounds, src_crs: object, dst_crs: object) -> Bounds
 
 
 def bounds_intersect(a: Bounds, b: Bounds) -> bool:
+    """Whether two bounding boxes (in one CRS) overlap or touch."""
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
@@ -134,14 +151,19 @@ def file_crs(path: str | Path, what: str = "vector") -> CRS | None:
     return None if info["crs"] is None else CRS.from_user_input(info["crs"])
 
 
+def _unreadable(path: Path, what: str, err: Exception) -> InputError:
+    """The InputError for a file GDAL cannot read, naming it and the formats to give."""
+    return InputError(
+        f"cannot read {what} file {path}: {err}. Give a GeoPackage, GeoJSON, "
+        "GeoParquet, Shapefile or another format GDAL reads."
+    )
+
+
 def _read_info(path: Path, fmt: str, what: str, **kwargs) -> dict:
     try:
         return pyogrio.read_info(_gdal_path(path, fmt), **kwargs)
     except pyogrio.errors.DataSourceError as err:
-        raise InputError(
-            f"cannot read {what} file {path}: {err}. Give a GeoPackage, GeoJSON, "
-            "GeoParquet, Shapefile or another format GDAL reads."
-        ) from err
+        raise _unreadable(path, what, err) from err
 
 
 def _geoparquet_meta(path: Path, what: str) -> dict:
@@ -183,7 +205,7 @@ def read_vector(
     geometry intersects it; for OGR formats the filter runs inside GDAL, so a
     city-wide file is never loaded whole. A missing, empty or unreadable file
     raises InputError naming the file. Plain CSV with a WKT column: see
-    ``read_wkt_csv``.
+    ``satcluster.vector_csv.read_wkt_csv``.
     """
     path = require_nonempty_file(path, what)
     fmt = vector_format(path)
@@ -210,7 +232,7 @@ def read_vector(
             _gdal_path(path, fmt), engine="pyogrio", bbox=bbox, columns=columns, layer=layers[0]
         )
     except pyogrio.errors.DataSourceError as err:
-        raise InputError(f"cannot read {what} file {path}: {err}.") from err
+        raise _unreadable(path, what, err) from err
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{what} file {path} has no geometry column; give a spatial layer.")
     return frame
@@ -220,10 +242,7 @@ def _read_info_layers(path: Path, fmt: str, what: str) -> list[str]:
     try:
         layers = pyogrio.list_layers(_gdal_path(path, fmt))
     except pyogrio.errors.DataSourceError as err:
-        raise InputError(
-            f"cannot read {what} file {path}: {err}. Give a GeoPackage, GeoJSON, "
-            "GeoParquet, Shapefile or another format GDAL reads."
-        ) from err
+        raise _unreadable(path, what, err) from err
     if len(layers) == 0:
         raise InputError(f"{what} file {path} holds no layer.")
     return [str(name) for name in layers[:, 0]]
@@ -236,103 +255,30 @@ def _read_geoparquet(path: Path, what: str, columns: Sequence[str] | None) -> gp
         raise InputError(f"cannot read {what} file {path} as GeoParquet: {err}.") from err
 
 
-def read_wkt_csv(
-    path: str | Path,
-    *,
-    what: str = "vector",
-    required: Sequence[str] = ("geometry",),
-    geometry_column: str = "geometry",
-    crs: object = WGS84,
-    bbox: Bounds | None = None,
-    point_columns: tuple[str, str] | None = None,
-    margin: float = 0.0,
-    row_filter: Callable[[pd.DataFrame], pd.Series] | None = None,
-    chunksize: int = 250_000,
-) -> tuple[gpd.GeoDataFrame, int]:
-    """Stream a CSV whose ``geometry_column`` holds WKT (in ``crs``); return (frame, rows read).
-
-    Rows are read ``chunksize`` at a time so memory follows the kept rows, not
-    the file. With ``bbox`` (in ``crs``) and ``point_columns`` (x, y of a point
-    inside each feature, e.g. longitude/latitude), rows whose point lies more
-    than ``margin`` outside the bbox are dropped before parsing WKT; the parsed
-    geometries are then filtered exactly. ``row_filter`` returns a boolean mask
-    of rows to keep (e.g. a confidence threshold).
-    """
-    path = require_nonempty_file(path, what)
-    box = None if bbox is None else shapely.box(*bbox)
-    parts, n_rows = [], 0
-    try:
-        reader = pd.read_csv(path, chunksize=chunksize)
-        for chunk in tqdm(reader, desc=f"reading {path.name}", unit="chunk", leave=False):
-            n_rows += len(chunk)
-            missing = [c for c in required if c not in chunk.columns]
-            if missing:
-                raise InputError(
-                    f"{what} CSV {path} lacks the column(s) {', '.join(missing)}; "
-                    f"it has {', '.join(map(str, chunk.columns))}."
-                )
-            if box is not None and point_columns is not None:
-                x, y = (chunk[c] for c in point_columns)
-                near = x.between(bbox[0] - margin, bbox[2] + margin) & y.between(
-                    bbox[1] - margin, bbox[3] + margin
-                )
-                chunk = chunk[near]
-            if row_filter is not None:
-                chunk = chunk[row_filter(chunk).to_numpy(dtype=bool)]
-            geometry = _parse_wkt(chunk[geometry_column], path, what)
-            frame = gpd.GeoDataFrame(
-                chunk.drop(columns=geometry_column), geometry=geometry, crs=crs
-            )
-            if box is not None:
-                frame = frame[frame.intersects(box)]
-            parts.append(frame)
-    except pd.errors.ParserError as err:
-        raise InputError(f"cannot parse {what} CSV {path}: {err}.") from err
-    except pd.errors.EmptyDataError as err:
-        raise InputError(f"{what} CSV {path} has no header line; is it the right file?") from err
-    if not parts:
-        return gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=crs), n_rows
-    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs), n_rows
-
-
-def _parse_wkt(text: pd.Series, path: Path, what: str) -> gpd.array.GeometryArray:
-    try:
-        return gpd.array.from_shapely(shapely.from_wkt(text.to_numpy(dtype=object)))
-    except shapely.errors.GEOSException as err:
-        raise InputError(f"{what} CSV {path} has a geometry that is not valid WKT: {err}.") from err
-
-
 def no_crs_error(path: str | Path, what: str) -> InputError:
+    """The InputError for a vector file that declares no CRS (we never guess one)."""
     return InputError(
         f"{what} file {path} has no coordinate reference system; assign one (e.g. "
         "`ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`, or add the .prj of a Shapefile)."
     )
 
 
-def reproject(frame: gpd.GeoDataFrame, crs: object, path: str | Path, what: str = "vector"):
+def reproject(
+    frame: gpd.GeoDataFrame, crs: object, path: str | Path, what: str = "vector"
+) -> gpd.GeoDataFrame:
     """``frame`` in ``crs``; InputError when the file declared no CRS (we never guess one)."""
     if frame.crs is None:
         raise no_crs_error(path, what)
-    try:
-        target = CRS.from_user_input(crs)
-    except CRSError as err:
-        raise InputError(f"config `crs` value {crs!r} is not a CRS: {err}.") from err
+    target = parse_crs(crs, key="crs")
     return frame if frame.crs == target else frame.to_crs(target)
 
 
-def require_metric_crs(crs: object, key: str = "crs") -> CRS:
-    """The working CRS, which must be projected in metres (areas in m2, lengths in m)."""
-    try:
-        target = CRS.from_user_input(crs)
-    except CRSError as err:
-        raise InputError(f"config `{key}` value {crs!r} is not a CRS: {err}.") from err
-    units = {axis.unit_name for axis in target.axis_info}
-    if not target.is_projected or not units <= {"metre", "meter"}:
-        raise InputError(
-            f"config `{key}` is {crs!r}, which is not a projected CRS in metres; use the "
-            "city's UTM zone (e.g. EPSG:32630 for Accra)."
-        )
-    return target
+def require_file_crs(path: str | Path, what: str = "vector") -> CRS:
+    """CRS of a vector file as stored in it; InputError naming the file when it has none."""
+    crs = file_crs(path, what)
+    if crs is None:
+        raise no_crs_error(path, what)
+    return crs
 
 
 def vector_bounds(path: str | Path, crs: object, what: str = "vector") -> Bounds | None:
@@ -345,9 +291,7 @@ def vector_bounds(path: str | Path, crs: object, what: str = "vector") -> Bounds
     fmt = vector_format(path)
     if fmt == "csv":
         return None
-    src_crs = file_crs(path, what)
-    if src_crs is None:
-        raise no_crs_error(path, what)
+    src_crs = require_file_crs(path, what)
     if fmt == "parquet":
         bounds = geoparquet_bounds(path)
     else:
@@ -358,68 +302,3 @@ def vector_bounds(path: str | Path, crs: object, what: str = "vector") -> Bounds
     if not all(map(math.isfinite, bounds)):
         return None
     return transform_bounds(bounds, src_crs, crs)
-
-
-# --- overlay of features with tiles (shared by the vector covariates) -----------------------
-
-
-def clipped_measure(
-    tile_geoms: np.ndarray, geoms: np.ndarray, measure: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
-    """Per tile, the sum of ``measure`` (``shapely.area`` or ``shapely.length``) of the
-    features clipped to the tile.
-
-    Vectorised over (tile, feature) pairs from an STRtree. Features inside their tile
-    are measured whole; features crossing an axis-aligned rectangular tile (the tile
-    grid) are moved to the tile's local frame and cut with ``clip_by_rect``, which is
-    exact and an order of magnitude faster than a general overlay; other tiles use
-    ``shapely.intersection``.
-    """
-    total = np.zeros(len(tile_geoms))
-    if len(tile_geoms) == 0 or len(geoms) == 0:
-        return total
-    tile_pos, geom_pos = shapely.STRtree(geoms).query(tile_geoms, predicate="intersects")
-    tile_bounds = shapely.bounds(tile_geoms)
-    rectangular = _is_rectangle(tile_geoms, tile_bounds)
-    pair_tiles, pair_geoms = tile_bounds[tile_pos], geoms[geom_pos]
-    geom_bounds = shapely.bounds(pair_geoms)
-    inside = np.all(geom_bounds[:, :2] >= pair_tiles[:, :2], axis=1) & np.all(
-        geom_bounds[:, 2:] <= pair_tiles[:, 2:], axis=1
-    )
-    inside &= rectangular[tile_pos]
-    value = np.zeros(len(tile_pos))
-    value[inside] = measure(pair_geoms[inside])
-    cut = ~inside & rectangular[tile_pos]
-    value[cut] = measure(_clip_to_rectangles(pair_geoms[cut], pair_tiles[cut]))
-    general = ~rectangular[tile_pos]
-    if general.any():
-        value[general] = measure(
-            shapely.intersection(tile_geoms[tile_pos[general]], pair_geoms[general])
-        )
-    np.add.at(total, tile_pos, value)
-    return total
-
-
-def _is_rectangle(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Axis-aligned rectangles: polygons as large as their bounding box."""
-    box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
-    polygon = shapely.get_type_id(geoms) == 3
-    return polygon & np.isclose(shapely.area(geoms), box_area, rtol=1e-9, atol=0)
-
-
-def _clip_to_rectangles(geoms: np.ndarray, rects: np.ndarray) -> np.ndarray:
-    """``geoms[i]`` clipped to ``rects[i]`` (xmin, ymin, xmax, ymax), translated to the
-    rectangle's lower-left corner (areas and lengths do not change)."""
-    clipped = np.empty(len(geoms), dtype=object)
-    if len(geoms) == 0:
-        return clipped
-    coord_owner = np.repeat(np.arange(len(geoms)), shapely.get_num_coordinates(geoms))
-    local = shapely.transform(geoms, lambda xy: xy - rects[coord_owner, :2])
-    sizes = np.round(rects[:, 2:] - rects[:, :2], 9)
-    # clip_by_rect takes one rectangle per call: one call per distinct tile size.
-    groups = np.unique(sizes, axis=0, return_inverse=True)[1].ravel()
-    for group in np.unique(groups):
-        members = groups == group
-        width, height = sizes[members][0]
-        clipped[members] = shapely.clip_by_rect(local[members], 0.0, 0.0, width, height)
-    return clipped

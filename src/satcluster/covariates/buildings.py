@@ -30,20 +30,30 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from satcluster.covariates.overlay import clipped_measure
+from satcluster.crs import require_metric_crs
+from satcluster.vector_csv import read_wkt_csv
 from satcluster.vector_io import (
     Bounds,
     bounds_intersect,
-    clipped_measure,
-    file_crs,
-    no_crs_error,
     read_vector,
-    read_wkt_csv,
     reproject,
-    require_metric_crs,
+    require_file_crs,
     transform_bounds,
     vector_bounds,
     vector_format,
 )
+
+__all__ = [
+    "COLUMNS",
+    "GOOGLE_COLUMNS",
+    "GOOGLE_MARGIN_DEG",
+    "building_covariates",
+    "centroid_tiles",
+    "chunk_building_covariates",
+    "load_buildings",
+    "polygons_only",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +84,9 @@ def load_buildings(
     """
     require_metric_crs(crs)
     fmt = vector_format(path)
-    src_bbox = None if bbox is None else transform_bounds(bbox, crs, _source_crs(path))
+    src_bbox = (
+        None if bbox is None else transform_bounds(bbox, crs, require_file_crs(path, "buildings"))
+    )
     if fmt == "csv":
         raw = _read_google_csv(path, min_confidence, src_bbox)
     else:
@@ -86,13 +98,6 @@ def load_buildings(
         log.warning("no building footprints in %s%s", path, where)
     log.info("loaded %d building footprints from %s", len(buildings), path)
     return buildings.reset_index(drop=True)
-
-
-def _source_crs(path: str | Path) -> object:
-    crs = file_crs(path, "buildings")
-    if crs is None:
-        raise no_crs_error(path, "buildings")
-    return crs
 
 
 def _read_google_csv(path: str | Path, min_confidence: float, bbox: Bounds | None):

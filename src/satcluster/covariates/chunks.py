@@ -11,6 +11,13 @@ import pandas as pd
 
 from satcluster.io import atomic_path
 
+__all__ = [
+    "chunk_bounds",
+    "gather_tables",
+    "read_tile_chunk",
+    "write_table",
+]
+
 
 def chunk_bounds(n_tiles: int, chunk: int, n_chunks: int) -> tuple[int, int]:
     """Half-open tile_id range [start, stop) of ``chunk`` out of ``n_chunks`` contiguous chunks."""

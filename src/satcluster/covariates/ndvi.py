@@ -22,6 +22,17 @@ import pandas as pd
 
 from satcluster.covariates.zonal import check_same_grid, open_raster, zonal_sums
 
+__all__ = [
+    "COLUMNS",
+    "QA_MASK_BITS",
+    "REFLECTANCE_OFFSET",
+    "REFLECTANCE_SCALE",
+    "landsat_ndvi",
+    "ndvi_covariates",
+    "qa_clear",
+    "reflectance",
+]
+
 COLUMNS = ["ndvi_mean", "ndvi_valid_fraction"]
 
 # Collection 2 Level-2 surface reflectance scaling (USGS Landsat 8-9 C2 L2 guide).

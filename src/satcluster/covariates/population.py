@@ -28,6 +28,12 @@ import pandas as pd
 from satcluster.covariates.zonal import open_raster, zonal_sums
 from satcluster.errors import InputError
 
+__all__ = [
+    "COLUMNS",
+    "population_covariates",
+    "tile_area_km2",
+]
+
 COLUMNS = ["population_density_km2", "population_coverage"]
 
 

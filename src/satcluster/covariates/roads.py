@@ -29,19 +29,34 @@ import pyrosm
 import shapely
 from pyrosm.exceptions import PBFException
 
+from satcluster.covariates.overlay import clipped_measure
+from satcluster.crs import require_metric_crs
 from satcluster.errors import InputError
 from satcluster.vector_io import (
     WGS84,
     Bounds,
     bounds_intersect,
-    clipped_measure,
     read_vector,
     reproject,
-    require_metric_crs,
     require_nonempty_file,
 )
 
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_MAJOR_CLASSES",
+    "chunk_road_covariates",
+    "is_major",
+    "load_roads",
+    "nearest_distance",
+    "road_covariates",
+]
+
 log = logging.getLogger(__name__)
+
+# osmnx's "no feature matched" error. osmnx (2.x) has no public exceptions module; its
+# __init__ re-exports ``_errors`` explicitly (``from . import _errors as _errors``), so
+# that attribute is the only place to take it from. Named once here.
+NO_MATCHING_FEATURES = osmnx._errors.InsufficientResponseError
 
 COLUMNS = ["road_length_m", "major_road_length_m", "dist_road_m", "dist_major_road_m"]
 DEFAULT_MAJOR_CLASSES = (
@@ -87,7 +102,7 @@ def load_roads(path: str | Path, crs: object) -> gpd.GeoDataFrame:
 def _read_osm_xml(path: Path) -> gpd.GeoDataFrame:
     try:
         features = osmnx.features_from_xml(path, tags={"highway": True})
-    except osmnx._errors.InsufficientResponseError:  # osmnx's way of saying "nothing matched"
+    except NO_MATCHING_FEATURES:  # osmnx's way of saying "nothing matched"
         return _empty_roads()
     except ET.ParseError as err:
         raise InputError(f"cannot read roads file {path} as OSM XML: {err}.") from err

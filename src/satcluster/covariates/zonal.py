@@ -28,18 +28,28 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from affine import Affine
-from exactextract import Feature, FeatureSource, Writer, exact_extract
-from exactextract.raster import NumPyRasterSource
 from pyproj import CRS
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from satcluster.covariates.exact import coverage_sums
+from satcluster.crs import open_georeferenced
 from satcluster.errors import InputError
-from satcluster.io import require_file
+
+__all__ = [
+    "BLOCK_PX",
+    "SEGMENTS_PER_EDGE",
+    "ValuesFromBands",
+    "check_same_grid",
+    "coverage_sums",
+    "open_raster",
+    "pixel_window",
+    "tiles_in_crs",
+    "zonal_sums",
+]
 
 # Edges are split into this many segments before reprojection: a 100 m edge then
 # bends every 12.5 m, far below the curvature UTM -> lon/lat gives it.
@@ -53,20 +63,7 @@ ValuesFromBands = Callable[[list[np.ma.MaskedArray]], np.ndarray]
 
 def open_raster(path: str | Path, what: str) -> DatasetReader:
     """Open a raster for reading; InputError if it is missing, unreadable, unplaced or rotated."""
-    path = require_file(path, what)
-    try:
-        dataset = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as err:
-        raise InputError(
-            f"{what} file {path} cannot be read as a raster ({err}); give a GeoTIFF or another "
-            "GDAL-readable raster (check that the download is complete)."
-        ) from None
-    if dataset.crs is None:
-        dataset.close()
-        raise InputError(
-            f"{what} raster {path} has no CRS, so it cannot be placed on the tiles; assign the "
-            f"right one, e.g. `gdal_edit.py -a_srs EPSG:4326 {path}`."
-        )
+    dataset = open_georeferenced(path, what)
     transform = dataset.transform
     if transform.b != 0 or transform.d != 0 or transform.e >= 0:
         dataset.close()
@@ -128,116 +125,6 @@ def pixel_window(dataset: DatasetReader, bounds: Sequence[float]) -> Window | No
     if col_stop <= col_start or row_stop <= row_start:
         return None
     return Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
-
-
-class _Tile(Feature):
-    """One tile handed to exactextract as WKB (GeoJSON round trips cost 8x more)."""
-
-    def __init__(self, position: int, wkb: bytes):
-        Feature.__init__(self)
-        self.position = position
-        self.wkb = wkb
-
-    def geometry(self) -> bytes:
-        return self.wkb
-
-    def set_geometry_format(self) -> str:
-        return "wkb"
-
-    def get(self, name: str) -> int:
-        return self.position
-
-    def fields(self) -> list[str]:
-        return ["position"]
-
-
-class _Tiles(FeatureSource):
-    def __init__(self, geoms: np.ndarray, srs_wkt: str):
-        super().__init__()
-        self.wkbs = shapely.to_wkb(geoms)
-        self.wkt = srs_wkt
-
-    def count(self) -> int:
-        return len(self.wkbs)
-
-    def __iter__(self):
-        for position, wkb in enumerate(self.wkbs):
-            yield _Tile(position, wkb)
-
-    def srs_wkt(self) -> str:
-        return self.wkt
-
-
-class _Result(Feature):
-    def __init__(self):
-        Feature.__init__(self)
-        self.values: dict[str, float] = {}
-
-    def set(self, name: str, value: float) -> None:
-        self.values[name] = value
-
-    def set_geometry(self, wkb: bytes | None) -> None:
-        pass
-
-    def set_geometry_format(self) -> str:
-        return "wkb"
-
-
-class _ResultRows(Writer):
-    """Collects each tile's results as a plain dict."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[dict[str, float]] = []
-
-    def add_operation(self, op) -> None:
-        pass
-
-    def add_column(self, name: str) -> None:
-        pass
-
-    def add_geometry(self) -> None:
-        pass
-
-    def write(self, feature) -> None:
-        result = _Result()
-        feature.copy_to(result)
-        self.rows.append(result.values)
-
-    def features(self) -> list[dict[str, float]]:
-        return self.rows
-
-
-def coverage_sums(
-    geoms: gpd.GeoSeries,
-    values: np.ndarray,
-    transform: Affine,
-    crs: CRS,
-    progress: Callable[[float, str], None] | None = None,
-) -> pd.DataFrame:
-    """Coverage-weighted ``sum`` and ``count`` of valid (non-NaN) pixels of an in-memory raster.
-
-    ``count`` is the number of valid pixels weighted by the fraction of each inside
-    the geometry; ``sum`` weights the pixel values the same way. ``progress`` is
-    called with the fraction of geometries done. The index is the geometries' index.
-    """
-    rows, cols = values.shape
-    xmin, ymax = transform.c, transform.f
-    xmax, ymin = transform @ (cols, rows)
-    wkt = CRS(crs).to_wkt()
-    source = NumPyRasterSource(values, xmin, ymin, xmax, ymax, name="values", srs_wkt=wkt)
-    results = exact_extract(
-        source,
-        _Tiles(geoms.to_numpy(), wkt),
-        ["sum", "count"],
-        include_cols=["position"],
-        output=_ResultRows(),
-        progress=progress or False,
-    )
-    table = pd.DataFrame(results, columns=["position", "sum", "count"]).set_index("position")
-    table = table.reindex(np.arange(len(geoms)))  # exactextract returns them in order anyway
-    table.index = geoms.index
-    return table.astype(float)
 
 
 def _tile_blocks(bounds: np.ndarray, transform: Affine, block_px: int) -> np.ndarray:
@@ -322,23 +209,3 @@ def zonal_sums(
             stacklevel=2,
         )
     return table
-
-
-def area_weighted_reference(
-    geom: shapely.Geometry, values: np.ndarray, transform: Affine
-) -> tuple[float, float]:
-    """Brute-force (sum, count) of valid pixels weighted by intersected area; slow, for checks.
-
-    Every pixel polygon under the geometry's bounds is intersected with it in shapely;
-    ``geom`` must be in the raster's CRS and ``values`` hold NaN for no data.
-    """
-    row_span, col_span = _pixel_span(transform, geom.bounds, *values.shape)
-    block = values[row_span, col_span]
-    rows, cols = np.mgrid[row_span, col_span]
-    x0, y0 = transform @ (cols.ravel(), rows.ravel())
-    x1, y1 = transform @ (cols.ravel() + 1, rows.ravel() + 1)
-    pixels = shapely.box(x0, y1, x1, y0)
-    fraction = shapely.area(shapely.intersection(pixels, geom)) / abs(transform.a * transform.e)
-    flat = block.ravel()
-    valid = ~np.isnan(flat)
-    return float(np.sum(fraction[valid] * flat[valid])), float(np.sum(fraction[valid]))

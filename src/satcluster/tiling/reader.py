@@ -1,0 +1,257 @@
+"""Reading a scene onto the tile grid: band choice, uint16 stretch and windowed reads.
+
+Bands: RGB is used as is; an alpha band is a mask; with four or more colour bands the
+red/green/blue colour interpretations are used when present, else bands 1-3 (R, G, B, NIR
+order assumed); a single band is replicated to three channels (with a warning). uint16
+imagery is scaled to uint8 per band, mapping the ``uint16_percentiles`` of the scene's
+valid pixels to 0 and 255; the percentiles come from a decimated read (an overview when
+the file has one) of at most ``PERCENTILE_SAMPLE_PX`` pixels a side.
+
+A scene already on the grid's pixel grid (same CRS and resolution, origin on a multiple of
+the pixel size) is read directly; any other scene is warped onto the grid through a
+``WarpedVRT`` (bilinear). Pixels outside the scene or masked in it (nodata value, alpha
+band, internal/external mask) count as nodata.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform
+from rasterio.windows import Window
+
+from satcluster.errors import InputError
+from satcluster.tiling.grid import EPS, TileGrid
+
+__all__ = [
+    "PERCENTILE_SAMPLE_PX",
+    "BandChoice",
+    "SceneReader",
+    "choose_bands",
+    "native_resolution",
+    "to_uint8",
+    "uint16_limits",
+]
+
+log = logging.getLogger(__name__)
+
+PERCENTILE_SAMPLE_PX = 1024
+_RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
+@dataclass(frozen=True)
+class BandChoice:
+    """Which source bands make the R, G, B channels, and which band (if any) is alpha."""
+
+    rgb: tuple[int, int, int]
+    alpha: int | None
+
+
+def choose_bands(src: rasterio.DatasetReader, name: str) -> BandChoice:
+    """Pick the RGB and alpha bands of a scene from its colour interpretation."""
+    if src.dtypes[0] not in ("uint8", "uint16") or len(set(src.dtypes)) != 1:
+        raise InputError(
+            f"imagery {src.name}: band type {', '.join(sorted(set(src.dtypes)))} is not supported; "
+            "convert it to uint8 or uint16 (e.g. `gdal_translate -ot Byte -scale ...`)."
+        )
+    interps = list(src.colorinterp)
+    alpha = next((i for i, ci in enumerate(interps, 1) if ci == ColorInterp.alpha), None)
+    colour = [i for i in range(1, src.count + 1) if i != alpha]
+    by_interp = {ci: i for i, ci in enumerate(interps, 1)}
+    if all(ci in by_interp for ci in _RGB):
+        rgb = tuple(by_interp[ci] for ci in _RGB)
+        if len(colour) > 3:
+            log.info(
+                "%s: %d colour bands; using bands %s (red, green, blue)", name, len(colour), rgb
+            )
+    elif len(colour) >= 3:
+        rgb = tuple(colour[:3])
+        if len(colour) > 3:
+            log.info(
+                "%s: %d colour bands without red/green/blue colour interpretation; assuming "
+                "R, G, B, NIR order and using bands %s",
+                name,
+                len(colour),
+                rgb,
+            )
+    elif len(colour) == 1:
+        rgb = (colour[0],) * 3
+        log.warning("%s: single-band imagery; the band is replicated to 3 channels", name)
+    else:
+        raise InputError(
+            f"imagery {src.name}: {len(colour)} colour bands cannot be read as RGB; give RGB, "
+            "RGBA, 4-band (R, G, B, NIR) or single-band imagery."
+        )
+    return BandChoice(rgb=rgb, alpha=alpha)
+
+
+def native_resolution(src: rasterio.DatasetReader, crs: CRS) -> float:
+    """Pixel size of a scene in metres of the working CRS (square pixels required)."""
+    if src.crs == crs and src.transform.b == 0 and src.transform.d == 0:
+        xres, yres = abs(src.transform.a), abs(src.transform.e)
+    else:
+        transform, _, _ = calculate_default_transform(
+            src.crs, crs, src.width, src.height, *src.bounds
+        )
+        xres, yres = abs(transform.a), abs(transform.e)
+    if not math.isclose(xres, yres, rel_tol=1e-6):
+        raise InputError(
+            f"imagery {src.name}: pixels are not square ({xres:g} x {yres:g} m); set "
+            "`tiles.resolution_m` to the pixel size you want."
+        )
+    return xres
+
+
+def _grid_offset(src: rasterio.DatasetReader, grid: TileGrid, row: int, col: int) -> tuple | None:
+    """Source pixel (row, col) of the top-left of cell (row, col), or None if not on the grid."""
+    t, res = src.transform, grid.resolution_m
+    if src.crs != grid.crs or t.b != 0 or t.d != 0:
+        return None
+    if not (math.isclose(t.a, res, rel_tol=EPS) and math.isclose(-t.e, res, rel_tol=EPS)):
+        return None
+    x_px, y_px = t.c / res, t.f / res
+    if abs(x_px - round(x_px)) > 1e-6 or abs(y_px - round(y_px)) > 1e-6:
+        return None
+    return round(row * grid.size_px + y_px), round(col * grid.size_px - x_px)
+
+
+def uint16_limits(
+    src: rasterio.DatasetReader, bands: BandChoice, percentiles: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band low/high values at ``percentiles`` of the valid pixels (decimated read)."""
+    step = max(1, math.ceil(max(src.height, src.width) / PERCENTILE_SAMPLE_PX))
+    shape = (math.ceil(src.height / step), math.ceil(src.width / step))
+    data = src.read(list(bands.rgb), out_shape=(3, *shape), resampling=Resampling.nearest)
+    if bands.alpha is not None:
+        valid = src.read(bands.alpha, out_shape=shape, resampling=Resampling.nearest) != 0
+    else:
+        valid = src.dataset_mask(out_shape=shape, resampling=Resampling.nearest) != 0
+    if not valid.any():
+        return np.zeros(3), np.ones(3)
+    low, high = np.percentile(data[:, valid], percentiles, axis=1)
+    return low, np.maximum(high, low + 1)
+
+
+def to_uint8(pixels: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Linear stretch of (h, w, 3) pixels: ``low`` -> 0 and ``high`` -> 255 per band, clipped."""
+    scale = (255.0 / (high - low)).astype(np.float32)
+    scaled = (pixels.astype(np.float32) - low.astype(np.float32)) * scale
+    return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+
+
+def _fits(value: float | None, dtype: str) -> bool:
+    """Whether ``value`` is an integer that ``dtype`` can hold."""
+    if value is None or not math.isfinite(value) or not float(value).is_integer():
+        return False
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max
+
+
+class SceneReader:
+    """Reads grid-aligned windows of a scene as (h, w, 3) uint8 pixels and a valid mask.
+
+    ``rows`` and ``cols`` are the grid cells to cover; ``percentiles`` (0-100) are the
+    uint16 stretch limits. ``warped`` says whether the scene is read through a WarpedVRT.
+    """
+
+    def __init__(
+        self,
+        src: rasterio.DatasetReader,
+        grid: TileGrid,
+        bands: BandChoice,
+        rows: range,
+        cols: range,
+        percentiles: Sequence[float],
+    ) -> None:
+        self.grid, self.bands = grid, bands
+        self.width_px = len(cols) * grid.size_px
+        offset = _grid_offset(src, grid, rows.start, cols.start)
+        self.warped = offset is None
+        if self.warped:
+            self.dataset = WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform(rows.start, cols.start),
+                width=self.width_px,
+                height=len(rows) * grid.size_px,
+                resampling=Resampling.bilinear,
+                add_alpha=bands.alpha is None,
+            )
+            self.alpha = bands.alpha if bands.alpha is not None else self.dataset.count
+            self.offset = (0, 0)
+        else:
+            self.dataset, self.alpha, self.offset = src, bands.alpha, offset
+        flags = src.mask_flag_enums
+        self.all_valid = self.alpha is None and all(f == [MaskFlags.all_valid] for f in flags)
+        self.per_dataset_mask = not self.warped and MaskFlags.per_dataset in flags[0]
+        # A nodata value on every band, and every band among R, G, B: the mask is cheaper to
+        # compute from the pixels just read than through GDAL (same rule: valid if any band
+        # differs from nodata).
+        self.nodata = (
+            int(src.nodata)
+            if self.alpha is None
+            and all(f == [MaskFlags.nodata] for f in flags)
+            and set(range(1, src.count + 1)) <= set(bands.rgb)
+            and _fits(src.nodata, src.dtypes[0])
+            else None
+        )
+        self.limits = uint16_limits(src, bands, percentiles) if src.dtypes[0] == "uint16" else None
+        self._spare: list[tuple] = [(None, None), (None, None)]
+        self._turn = 0
+
+    def close(self) -> None:
+        """Close the WarpedVRT, if any (the scene itself stays open)."""
+        if self.warped:
+            self.dataset.close()
+
+    def read(self, first_px_row: int, height_px: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (h, w, 3) uint8 and valid (h, w) bool of grid pixel rows [first, first + h)."""
+        ds, width = self.dataset, self.width_px
+        top, left = self.offset[0] + first_px_row, self.offset[1]
+        r0, r1 = max(top, 0), min(top + height_px, ds.height)
+        c0, c1 = max(left, 0), min(left + width, ds.width)
+        pixels, valid = self._buffers(height_px)
+        if (r0, r1, c0, c1) != (top, top + height_px, left, left + width):
+            pixels.fill(0)  # the window reaches past the scene: the rest is nodata
+            valid.fill(False)
+        if r1 > r0 and c1 > c0:
+            window = Window(c0, r0, c1 - c0, r1 - r0)
+            target = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
+            # GDAL writes straight into the pixel-interleaved buffer (a strided (3, h, w) view).
+            ds.read(list(self.bands.rgb), window=window, out=pixels[target].transpose(2, 0, 1))
+            valid[target] = self._read_valid(window, pixels[target])
+        if self.limits is not None:
+            pixels = to_uint8(pixels, *self.limits)
+        return pixels, valid
+
+    def _buffers(self, height_px: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two window buffers used in turn: one is read while the caller cuts the other."""
+        self._turn ^= 1
+        pixels, valid = self._spare[self._turn]
+        if pixels is None or len(pixels) < height_px:
+            pixels = np.empty((height_px, self.width_px, 3), self.dataset.dtypes[0])
+            valid = np.empty((height_px, self.width_px), bool)
+            self._spare[self._turn] = (pixels, valid)
+        return pixels[:height_px], valid[:height_px]
+
+    def _read_valid(self, window: Window, pixels: np.ndarray) -> np.ndarray:
+        if self.all_valid:
+            return True
+        if self.nodata is not None:
+            # Bitwise (x ^ nodata) is 0 exactly where x == nodata; OR-ing the bands is the
+            # fastest numpy way to test "any band differs" on interleaved pixels.
+            bits = pixels ^ pixels.dtype.type(self.nodata) if self.nodata else pixels
+            return (bits[..., 0] | bits[..., 1] | bits[..., 2]) != 0
+        if self.alpha is not None:
+            return self.dataset.read(self.alpha, window=window) != 0
+        if self.per_dataset_mask:  # an internal or external mask: one band's mask is enough
+            return self.dataset.read_masks(1, window=window) != 0
+        return self.dataset.dataset_mask(window=window) != 0

@@ -1,0 +1,216 @@
+"""Tiling one scene: stream it window by window onto the grid and write its tiles.
+
+A scene is read in windows of ``window_rows`` tile rows across its width (memory is
+bounded by one window, not by the scene), the next window being read in a thread while
+the current one is cut. Tiles with more nodata than ``max_nodata_fraction`` are dropped
+and masked pixels of kept tiles are set to 0. The tiles go to ``{scene}.npy`` (uint8,
+N x S x S x 3) and ``{scene}.parquet`` (one row per tile, in the order of the .npy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioError
+from rasterio.warp import transform_bounds
+from tqdm import tqdm
+
+from satcluster.crs import describe_error, open_georeferenced
+from satcluster.errors import InputError
+from satcluster.io import atomic_path
+from satcluster.tiling.grid import TileGrid, working_crs
+from satcluster.tiling.npy import set_npy_rows, write_npy_header
+from satcluster.tiling.reader import SceneReader, choose_bands, native_resolution
+
+__all__ = ["SCENE_COLUMNS", "open_scene", "tile_scene"]
+
+log = logging.getLogger(__name__)
+
+SCENE_COLUMNS = ["scene", "row", "col", "nodata_fraction", "resolution_m", "geometry"]
+
+
+def open_scene(path: str | Path) -> rasterio.DatasetReader:
+    """Open a scene; a missing, unreadable or CRS-less file is an InputError naming it."""
+    return open_georeferenced(path, "imagery scene", key="inputs.imagery", example_crs="EPSG:32630")
+
+
+def _cut_tiles(
+    pixels: np.ndarray, valid: np.ndarray, size_px: int, max_nodata_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a window into tiles; return kept (row, col) offsets, their tiles and nodata fractions."""
+    n_rows, n_cols = valid.shape[0] // size_px, valid.shape[1] // size_px
+    valid_blocks = valid.reshape(n_rows, size_px, n_cols, size_px).transpose(0, 2, 1, 3)
+    if valid.all():  # the common case inside a scene, and much cheaper than counting
+        nodata = np.zeros((n_rows, n_cols))
+    else:
+        valid_px = valid_blocks.sum(axis=(2, 3), dtype=np.int64)
+        nodata = 1.0 - valid_px / float(size_px * size_px)
+    kept_rows, kept_cols = np.nonzero(nodata <= max_nodata_fraction)
+    blocks = pixels.reshape(n_rows, size_px, n_cols, size_px, 3).transpose(0, 2, 1, 3, 4)
+    tiles = np.ascontiguousarray(blocks[kept_rows, kept_cols])  # (k, S, S, 3): kept tiles only
+    fractions = nodata[kept_rows, kept_cols]
+    for i in np.nonzero(fractions > 0)[0]:  # masked pixels of kept tiles become 0
+        tiles[i][~valid_blocks[kept_rows[i], kept_cols[i]]] = 0
+    return np.stack([kept_rows, kept_cols], axis=1), tiles, fractions
+
+
+def _read_ahead(read: Callable[[range], tuple], windows: list[range]) -> Iterator[tuple]:
+    """Yield (window, read(window)) in order, reading the next window in a thread meanwhile.
+
+    GDAL releases the GIL, so decompressing window i + 1 overlaps with cutting and writing
+    window i (the rule asks for 2 threads). Two windows are in memory at most.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, windows[0]) if windows else None
+        for i, window in enumerate(windows):
+            result = pending.result()
+            if i + 1 < len(windows):
+                pending = pool.submit(read, windows[i + 1])
+            yield window, result
+
+
+def _windows(rows: range, window_rows: int) -> Iterator[range]:
+    """Consecutive runs of at most ``window_rows`` grid rows covering ``rows``."""
+    for start in range(rows.start, rows.stop, window_rows):
+        yield range(start, min(start + window_rows, rows.stop))
+
+
+def tile_scene(
+    scene_path: str | Path,
+    scene: str,
+    out_npy: str | Path,
+    out_index: str | Path,
+    *,
+    crs: str,
+    size_px: int,
+    resolution_m: float | None = None,
+    max_nodata_fraction: float = 0.1,
+    uint16_percentiles: Sequence[float] = (2, 98),
+    window_rows: int = 8,
+) -> gpd.GeoDataFrame:
+    """Tile one scene onto the global grid; write its tiles (.npy) and tile table (GeoParquet).
+
+    ``crs``: the working CRS (projected, metres); ``size_px``: tile side in pixels;
+    ``resolution_m``: pixel side in metres, None for the scene's native pixel size;
+    ``max_nodata_fraction`` (0-1): tiles with more nodata are dropped;
+    ``uint16_percentiles`` (0-100): the uint16 stretch limits; ``window_rows``: tile rows
+    read per window. Returns the tile table (columns ``SCENE_COLUMNS``, CRS ``crs``).
+    """
+    grid_crs = working_crs(crs)
+    start = time.perf_counter()
+    # Both outputs are renamed into place only when both are complete.
+    with (
+        open_scene(scene_path) as src,
+        atomic_path(out_npy) as tmp_npy,
+        atomic_path(out_index) as tmp_index,
+    ):
+        bands = choose_bands(src, scene)
+        grid = TileGrid(grid_crs, size_px, float(resolution_m or native_resolution(src, grid_crs)))
+        bounds = src.bounds
+        if src.crs != grid_crs:
+            bounds = transform_bounds(src.crs, grid_crs, *bounds, densify_pts=21)
+        rows, cols = grid.cell_range(bounds)
+        try:
+            reader = SceneReader(src, grid, bands, rows, cols, uint16_percentiles)
+            log.info(
+                "%s: %d x %d px, %d band(s) %s, %s; grid %d x %d cells of %g m (%s read)",
+                scene,
+                src.width,
+                src.height,
+                src.count,
+                src.dtypes[0],
+                src.crs.to_string(),
+                len(rows),
+                len(cols),
+                grid.tile_m,
+                "warped" if reader.warped else "direct",
+            )
+            try:
+                cells, fractions = _write_scene_tiles(
+                    reader, rows, cols, tmp_npy, max_nodata_fraction, window_rows, scene
+                )
+            finally:
+                reader.close()
+        except RasterioError as err:
+            raise InputError(
+                f"imagery {scene_path} is corrupt or unreadable ({describe_error(err)}); re-export "
+                "or re-download it."
+            ) from None
+        table = gpd.GeoDataFrame(
+            {
+                "scene": scene,
+                "row": cells[:, 0],
+                "col": cells[:, 1],
+                "nodata_fraction": fractions,
+                "resolution_m": grid.resolution_m,
+            },
+            geometry=grid.boxes(cells[:, 0], cells[:, 1]),
+            crs=grid_crs,
+        )[SCENE_COLUMNS]
+        table.to_parquet(tmp_index, index=False)
+        source_mb = src.width * src.height * src.count * np.dtype(src.dtypes[0]).itemsize / 1e6
+    n_kept = len(table)
+    seconds = time.perf_counter() - start
+    n_cells = len(rows) * len(cols)
+    log.info(
+        "%s: kept %d of %d cells, dropped %d over max_nodata_fraction=%g; %.2f s, %.1f MB/s",
+        scene,
+        n_kept,
+        n_cells,
+        n_cells - n_kept,
+        max_nodata_fraction,
+        seconds,
+        source_mb / max(seconds, 1e-9),
+    )
+    if n_kept == 0:
+        log.warning(
+            "%s: no tile has at most %g nodata; the scene contributes nothing (raise "
+            "`tiles.max_nodata_fraction` or check its nodata value/mask)",
+            scene,
+            max_nodata_fraction,
+        )
+    return table
+
+
+def _write_scene_tiles(
+    reader: SceneReader,
+    rows: range,
+    cols: range,
+    path: Path,
+    max_nodata_fraction: float,
+    window_rows: int,
+    scene: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stream the scene window by window into the .npy ``path``; return kept cells, fractions."""
+    size = reader.grid.size_px
+    windows = list(_windows(rows, window_rows))
+    cells, fractions = [np.zeros((0, 2), np.int64)], [np.zeros(0)]
+
+    def read(window: range) -> tuple[np.ndarray, np.ndarray]:
+        return reader.read((window.start - rows.start) * size, len(window) * size)
+
+    with open(path, "wb") as f:
+        # Written sequentially under a header for every cell, then cut to the kept tiles.
+        write_npy_header(f, (len(rows) * len(cols), size, size, 3))
+        progress = tqdm(
+            _read_ahead(read, windows),
+            total=len(windows),
+            desc=f"tiling {scene}",
+            unit="window",
+            mininterval=2,
+        )
+        for window, (pixels, valid) in progress:
+            offsets, tiles, nodata = _cut_tiles(pixels, valid, size, max_nodata_fraction)
+            f.write(tiles.data)
+            cells.append(offsets + (window.start, cols.start))
+            fractions.append(nodata)
+    cells, fractions = np.concatenate(cells).astype(np.int64), np.concatenate(fractions)
+    set_npy_rows(path, len(cells))
+    return cells, fractions
