@@ -34,9 +34,12 @@ from satcluster.deepcluster.data import (
     resample_weights,
 )
 from satcluster.deepcluster.models import build_model, make_sobel, reset_head
+from satcluster.deepcluster.outputs import Outputs
 from satcluster.deepcluster.pseudolabels import cluster_balance, pic
 from satcluster.deepcluster.sampler import rank_slice, shard_range, uniform_label_sample
-from satcluster.deepcluster.train import LOG_COLUMNS, Outputs, Settings, train_deepcluster
+from satcluster.deepcluster.settings import Settings
+from satcluster.deepcluster.train import train_deepcluster
+from satcluster.deepcluster.training_log import LOG_COLUMNS
 from satcluster.errors import InputError
 
 N_TILES = 160

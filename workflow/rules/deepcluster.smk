@@ -3,11 +3,12 @@
 # when no GPU is visible. A killed or failed job's rerun resumes from
 # results/deepcluster/checkpoints/ (not declared outputs, so Snakemake keeps them).
 # Only deepcluster.* settings are params: changing clusters, covariates or figures never retrains.
+from satcluster.deepcluster.options import workflow_settings
 
 
 rule train_deepcluster:
     input:
-        tiles=f"{RESULTS}/tiles/tiles.npy",
+        tiles=rules.gather_tiles.output.tiles,
     output:
         model=f"{RESULTS}/deepcluster/model.pt",
         training_log=f"{RESULTS}/deepcluster/training_log.csv",
@@ -26,24 +27,7 @@ rule train_deepcluster:
         mem_mb=72000,
         runtime=4320,
     params:
-        arch=config["deepcluster"]["arch"],
-        sobel=config["deepcluster"]["sobel"],
-        clustering=config["deepcluster"]["clustering"],
-        k=config["deepcluster"]["k"],
-        lr=config["deepcluster"]["lr"],
-        wd=config["deepcluster"]["wd"],
-        momentum=config["deepcluster"]["momentum"],
-        batch=config["deepcluster"]["batch"],
-        epochs=config["deepcluster"]["epochs"],
-        features_epoch=config["deepcluster"]["features_epoch"],
-        reassign=config["deepcluster"]["reassign"],
-        workers=config["deepcluster"]["workers"],
-        seed=config["deepcluster"]["seed"],
-        pca_dim=config["deepcluster"]["pca_dim"],
-        input_size=config["deepcluster"]["input_size"],
-        gpus=config["deepcluster"]["gpus"],
-        amp=config["deepcluster"]["amp"],
-        checkpoints=config["deepcluster"]["checkpoints"],
-        resume=config["deepcluster"]["resume"],
+        # every deepcluster.* setting (see satcluster/deepcluster/settings.py): one param
+        settings=workflow_settings(config["deepcluster"]),
     script:
         "../scripts/train_deepcluster.py"

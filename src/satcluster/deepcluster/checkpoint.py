@@ -19,6 +19,23 @@ from torch import nn
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
 
+__all__ = [
+    "FORMAT",
+    "LAST",
+    "checkpoint_dir",
+    "clean_state_dict",
+    "features_path",
+    "labels_path",
+    "load",
+    "load_labels",
+    "load_pretrained",
+    "remove_stale",
+    "remove_temp_files",
+    "save_checkpoint",
+    "save_labels",
+    "save_model",
+]
+
 log = logging.getLogger(__name__)
 
 FORMAT = "satcluster.deepcluster/1"

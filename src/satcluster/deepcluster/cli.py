@@ -21,12 +21,24 @@ from pathlib import Path
 import torch
 
 from satcluster.deepcluster import distributed
-from satcluster.deepcluster.data import folder_to_tiles
-from satcluster.deepcluster.models import ARCHS
-from satcluster.deepcluster.pseudolabels import METHODS
-from satcluster.deepcluster.train import Outputs, Settings, check_inputs, train_deepcluster
+from satcluster.deepcluster.options import add_arguments, settings_from_args
+from satcluster.deepcluster.outputs import Outputs
+from satcluster.deepcluster.settings import Settings, check_inputs
+from satcluster.deepcluster.tiles import folder_to_tiles
+from satcluster.deepcluster.train import train_deepcluster
 from satcluster.errors import InputError
 from satcluster.runlog import setup_logging, user_errors_exit
+
+__all__ = [
+    "build_parser",
+    "gpus_to_use",
+    "launch_workers",
+    "main",
+    "parse_args",
+    "resolve_tiles",
+    "run",
+    "settings_from_args",
+]
 
 log = logging.getLogger("satcluster.deepcluster")
 
@@ -38,145 +50,13 @@ ENV_DEVICE = "SATCLUSTER_DEEPCLUSTER_DEVICE"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ref = Settings()
-    p = argparse.ArgumentParser(
+    """The options of settings.py (``Settings`` and ``RunOptions``), reference names kept."""
+    parser = argparse.ArgumentParser(
         prog="python -m satcluster.deepcluster",
         description="DeepCluster (Caron et al. 2018) on image tiles; resumable, multi-GPU.",
     )
-    p.add_argument(
-        "data", metavar="DIR", help="folder of image tiles (.tif/.png/.jpg) or a tiles .npy"
-    )
-    p.add_argument(
-        "--arch",
-        "-a",
-        choices=ARCHS,
-        default=ref.arch,
-        help="CNN architecture (default: %(default)s)",
-    )
-    p.add_argument(
-        "--sobel", action=argparse.BooleanOptionalAction, default=False, help="Sobel filtering"
-    )
-    p.add_argument(
-        "--clustering", choices=METHODS, default=ref.clustering, help="(default: %(default)s)"
-    )
-    p.add_argument(
-        "--nmb_cluster",
-        "--k",
-        dest="k",
-        type=int,
-        default=ref.k,
-        help="number of clusters for k-means (default: %(default)s)",
-    )
-    p.add_argument("--lr", type=float, default=ref.lr, help="learning rate (default: %(default)s)")
-    p.add_argument(
-        "--wd", type=float, default=ref.wd, help="weight decay power of ten (default: %(default)s)"
-    )
-    p.add_argument(
-        "--reassign",
-        type=float,
-        default=ref.reassign,
-        help="epochs of training between two reassignments of clusters (default: %(default)s)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=ref.workers,
-        help="background threads reading batches (default: %(default)s)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=ref.epochs,
-        help="number of total epochs to run (default: %(default)s)",
-    )
-    p.add_argument(
-        "--start_epoch",
-        type=int,
-        default=ref.start_epoch,
-        help="manual epoch number (useful on restarts)",
-    )
-    p.add_argument(
-        "--batch",
-        type=int,
-        default=ref.batch,
-        help="mini-batch size over all processes (default: %(default)s)",
-    )
-    p.add_argument(
-        "--momentum", type=float, default=ref.momentum, help="momentum (default: %(default)s)"
-    )
-    p.add_argument(
-        "--resume",
-        default="",
-        metavar="PATH",
-        help="initial weights: a DeepCluster checkpoint (.pth.tar) or a model.pt",
-    )
-    p.add_argument(
-        "--checkpoints",
-        type=int,
-        default=ref.checkpoints,
-        help="iterations between two checkpoints (default: %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=ref.seed, help="random seed (default: %(default)s)")
-    p.add_argument(
-        "--exp", default="", help="experiment folder: checkpoints/ (and outputs unless --out)"
-    )
-    p.add_argument(
-        "--features_name",
-        default="features.npy",
-        help="file name of the saved features (default: %(default)s)",
-    )
-    p.add_argument(
-        "--features_epoch",
-        type=int,
-        default=None,
-        help="save the features of the model after this many epochs (default: the last)",
-    )
-    p.add_argument(
-        "--verbose", action="store_true", help="chatty: progress bars, checkpoint messages"
-    )
-    new = p.add_argument_group("additions to the reference options")
-    new.add_argument(
-        "--gpus",
-        type=int,
-        default=None,
-        help="GPUs to use, one process each (default: all visible; 0: CPU)",
-    )
-    new.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        help="processes when training on CPU (gloo); default %(default)s",
-    )
-    new.add_argument(
-        "--amp",
-        action=argparse.BooleanOptionalAction,
-        default=ref.amp,
-        help="bf16 autocast on GPU (default: on)",
-    )
-    new.add_argument(
-        "--input_size",
-        type=_optional_int,
-        default=ref.input_size,
-        help="model input side in px, 'none' for the tile size (default: %(default)s)",
-    )
-    new.add_argument(
-        "--pca_dim",
-        type=int,
-        default=ref.pca_dim,
-        help="PCA dimensions before clustering (default: %(default)s)",
-    )
-    new.add_argument(
-        "--out",
-        default=None,
-        help="folder for model.pt, training_log.csv, assignments.parquet and the features (default: --exp)",
-    )
-    new.add_argument(
-        "--threads", type=int, default=None, help="CPU threads in all (default: all available)"
-    )
-    new.add_argument(
-        "--log", default=None, help="append all messages (also the workers') to this file"
-    )
-    return p
+    add_arguments(parser)
+    return parser
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -184,31 +64,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     args.argv = [str(a) for a in argv]
     return args
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(
-        arch=args.arch,
-        sobel=args.sobel,
-        clustering=args.clustering,
-        k=args.k,
-        lr=args.lr,
-        wd=args.wd,
-        momentum=args.momentum,
-        batch=args.batch,
-        epochs=args.epochs,
-        start_epoch=args.start_epoch,
-        reassign=args.reassign,
-        workers=args.workers,
-        seed=args.seed,
-        pca_dim=args.pca_dim,
-        input_size=args.input_size,
-        amp=args.amp,
-        checkpoints=args.checkpoints,
-        features_epoch=args.features_epoch,
-        resume=args.resume or None,
-        verbose=args.verbose,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,9 +185,3 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
-
-
-def _optional_int(text: str) -> int | None:
-    if text.lower() in ("none", "null", ""):
-        return None
-    return int(text)

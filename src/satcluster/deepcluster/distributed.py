@@ -17,6 +17,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+__all__ = [
+    "Context",
+    "barrier",
+    "broadcast_floats",
+    "broadcast_labels",
+    "init",
+    "launched_by_torchrun",
+    "mean_over_ranks",
+    "shutdown",
+    "torchrun_command",
+    "wrap",
+]
+
 log = logging.getLogger(__name__)
 
 # Rank 0 clusters while the others wait at a barrier: allow for slow k-means at scale.

@@ -14,7 +14,10 @@ import math
 import torch
 from torch import nn
 
-ARCHS = ("vgg16", "alexnet", "small")
+from satcluster.deepcluster.settings import ARCHS
+
+__all__ = ["ARCHS", "DeepClusterNet", "build_model", "make_sobel", "reset_head"]
+
 
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 # AlexNet (2012) convs: (out channels, kernel, stride, padding), "M" = 3x3/2 max-pool.

@@ -10,11 +10,13 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.metrics import normalized_mutual_info_score
 
+from satcluster.deepcluster.settings import METHODS
 from satcluster.embedding import faiss_gpu_count, kmeans, pca_whiten_l2
+
+__all__ = ["METHODS", "Clustering", "cluster_balance", "cluster_features", "nmi", "pic"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("Kmeans", "PIC")
 KMEANS_ITERATIONS = 20
 
 

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+__all__ = ["rank_slice", "shard_range", "uniform_label_sample"]
+
 
 def uniform_label_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` tile indices drawn uniformly over the non-empty pseudo-labels.

@@ -19,16 +19,11 @@ import contextlib
 import gc
 import logging
 import os
-import random
-import shutil
 import sys
-import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -41,119 +36,20 @@ from satcluster.deepcluster.data import (
     BatchLoader,
     BatchTransform,
     make_batches,
-    open_tiles,
 )
-from satcluster.deepcluster.models import ARCHS, build_model, reset_head
-from satcluster.deepcluster.pseudolabels import (
-    METHODS,
-    Clustering,
-    cluster_balance,
-    cluster_features,
-    nmi,
-)
+from satcluster.deepcluster.models import build_model, reset_head
+from satcluster.deepcluster.outputs import Outputs, write_outputs
+from satcluster.deepcluster.pseudolabels import Clustering, cluster_features
+from satcluster.deepcluster.resume import Checkpoints, signature
 from satcluster.deepcluster.sampler import rank_slice, shard_range, uniform_label_sample
-from satcluster.errors import InputError
-from satcluster.io import atomic_path
+from satcluster.deepcluster.seeds import mix_seed, seed_everything, u32
+from satcluster.deepcluster.settings import Settings, check_settings
+from satcluster.deepcluster.tiles import open_tiles
+from satcluster.deepcluster.training_log import Clock, log_row
+
+__all__ = ["DeepCluster", "train_deepcluster"]
 
 log = logging.getLogger(__name__)
-
-MIN_INPUT_SIZE = {"vgg16": 32, "alexnet": 63, "small": 8}
-# Settings that define a training run: a checkpoint written with other values is not resumed.
-SIGNATURE_KEYS = [
-    "arch",
-    "sobel",
-    "clustering",
-    "k",
-    "lr",
-    "wd",
-    "momentum",
-    "batch",
-    "reassign",
-    "seed",
-    "pca_dim",
-    "input_size",
-    "resume",
-]
-LOG_COLUMNS = [
-    "epoch",
-    "clustering_loss",
-    "convnet_loss",
-    "nmi_prev",
-    "cluster_balance",
-    "largest_cluster_share",
-    "n_empty",
-    "n_clusters",
-    "features_seconds",
-    "clustering_seconds",
-    "train_seconds",
-    "seconds",
-    "train_images_per_second",
-]
-
-
-@dataclass
-class Settings:
-    """DeepCluster hyper-parameters; defaults are the reference implementation's."""
-
-    arch: str = "alexnet"
-    sobel: bool = False
-    clustering: str = "Kmeans"
-    k: int = 10000
-    lr: float = 0.05
-    wd: float = -5.0  # weight decay is 10**wd
-    momentum: float = 0.9
-    batch: int = 256  # global batch, split across processes
-    epochs: int = 200
-    start_epoch: int = 0
-    reassign: float = 1.0  # tiles per training pass, in dataset sizes
-    workers: int = 4  # background threads reading batches
-    seed: int = 31
-    pca_dim: int = 256
-    input_size: int | None = 224  # None: the tile size
-    amp: bool = True  # bf16 autocast on GPU
-    checkpoints: int = 25000  # also checkpoint every this many iterations
-    features_epoch: int | None = None  # None: the last epoch
-    resume: str | None = None  # initial weights
-    verbose: bool = False
-
-
-@dataclass
-class Outputs:
-    model: Path
-    training_log: Path
-    assignments: Path
-    features: Path
-
-    @classmethod
-    def in_dir(cls, out: str | Path, features_name: str = "features.npy") -> Outputs:
-        out = Path(out)
-        return cls(
-            out / "model.pt",
-            out / "training_log.csv",
-            out / "assignments.parquet",
-            out / features_name,
-        )
-
-
-@dataclass
-class Progress:
-    """Where training stands: completed epochs, position inside the current one, history."""
-
-    epoch: int = 0  # completed epochs
-    iteration: int = 0  # batches done in epoch + 1 (0: at an epoch boundary)
-    global_iteration: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    partial: dict[str, float] = field(default_factory=dict)  # the interrupted epoch so far
-
-
-def check_inputs(tiles_path: str | Path, s: Settings) -> None:
-    """Fail early, with one clear message, on settings that cannot work with these tiles."""
-    tiles = open_tiles(tiles_path)
-    tile_shape = (int(tiles.shape[1]), int(tiles.shape[2]))
-    input_size = s.input_size or tile_shape[0]
-    _check_settings(s, len(tiles), tile_shape, input_size, s.features_epoch or s.epochs)
-    if s.resume and not Path(s.resume).is_file():
-        raise InputError(f"--resume (deepcluster.resume): checkpoint not found: {s.resume}.")
 
 
 def train_deepcluster(
@@ -181,12 +77,12 @@ class DeepCluster:
         self.tile_shape = tuple(int(v) for v in self.tiles.shape[1:3])
         self.input_size = s.input_size or self.tile_shape[0]
         self.features_epoch = s.features_epoch or s.epochs
-        _check_settings(s, self.n, self.tile_shape, self.input_size, self.features_epoch)
+        check_settings(s, self.n, self.tile_shape, self.input_size, self.features_epoch)
         self.ckpt_dir = ckpt.checkpoint_dir(exp)
         self.on_gpu = ctx.device.type == "cuda"
         self.amp = s.amp and self.on_gpu
         self.per_rank_batch = -(-s.batch // ctx.world_size)
-        _seed_everything(s.seed)
+        seed_everything(s.seed)
         if self.on_gpu:
             torch.backends.cudnn.benchmark = True
 
@@ -206,14 +102,19 @@ class DeepCluster:
         self.transform = BatchTransform(
             self.tile_shape, self.input_size, ctx.device, channels_last=True
         )
-        self.progress = self._restore()
+        self.checkpoints = Checkpoints(
+            self.ckpt_dir, signature(s, self.n, self.tile_shape), self.features_epoch, ctx
+        )
+        self.progress = self.checkpoints.restore(
+            self.model, self.optimizer, s.start_epoch, s.epochs
+        )
         self.net = distributed.wrap(self.model, ctx)
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self, outputs: Outputs) -> list[dict[str, Any]]:
         s, p = self.s, self.progress
         for epoch in range(p.epoch, s.epochs):  # epoch = number of epochs done so far
-            clock = _Clock(p.partial if p.iteration else {})
+            clock = Clock(p.partial if p.iteration else {})
             if p.iteration:  # resuming inside this epoch: its labels and head are restored
                 labels = ckpt.load_labels(ckpt.labels_path(self.ckpt_dir, epoch + 1))
                 clustering = Clustering(labels, p.partial["clustering_loss"], self.n_labels)
@@ -228,7 +129,7 @@ class DeepCluster:
                 # 3. a fresh head for the new pseudo-labels
                 self.reset_head(clustering.n_labels, epoch)
             # 4. sample uniformly over non-empty clusters, seed shared by all ranks
-            rng = np.random.default_rng([_u32(s.seed), epoch])
+            rng = np.random.default_rng([u32(s.seed), epoch])
             sample = uniform_label_sample(clustering.labels, int(s.reassign * self.n), rng)
             mine = rank_slice(sample, self.ctx.rank, self.ctx.world_size)
             # 5. one pass of SGD on the pseudo-labels with random-resized-crop + flip
@@ -238,7 +139,7 @@ class DeepCluster:
             p.rows.append(self._log_row(epoch, clustering, loss, clock, len(sample)))
             p.epoch, p.iteration, p.partial = epoch + 1, 0, {}
             self.save_checkpoint()
-        if self.features_epoch == s.epochs and not self._features_file().is_file():
+        if self.features_epoch == s.epochs and not self.checkpoints.features_file.is_file():
             self.compute_features(s.epochs)
         if self.ctx.is_main:
             self.write_outputs(outputs)
@@ -254,7 +155,7 @@ class DeepCluster:
         Returns the memmap on rank 0, None elsewhere.
         """
         keep = epoch == self.features_epoch
-        dest = self._features_file() if keep else self.ckpt_dir / "features_scratch.npy"
+        dest = self.checkpoints.features_file if keep else self.ckpt_dir / "features_scratch.npy"
         partial = dest.with_name(dest.stem + ".partial.npy")
         dim = self.model.feature_dim
         dtype = np.float16 if dim >= 1024 else np.float32
@@ -305,14 +206,14 @@ class DeepCluster:
 
     def reset_head(self, n_labels: int, epoch: int) -> None:
         """Head weights N(0, 0.01), bias 0, the same on every rank (seeded by epoch)."""
-        generator = torch.Generator().manual_seed(_seed(self.s.seed, epoch, 0xC1A55))
+        generator = torch.Generator().manual_seed(mix_seed(self.s.seed, epoch, 0xC1A55))
         if reset_head(self.model, n_labels, generator):  # PIC: another number of clusters
             self.net = self.model  # drop the old DDP wrapper (and its gradient hooks) first
             gc.collect()
             self.net = distributed.wrap(self.model, self.ctx)
 
     def train_epoch(
-        self, clustering: Clustering, sample: np.ndarray, epoch: int, start: int, clock: _Clock
+        self, clustering: Clustering, sample: np.ndarray, epoch: int, start: int, clock: Clock
     ) -> float:
         """One pass over this rank's ``sample``; returns the mean cross-entropy over all ranks."""
         s, ctx = self.s, self.ctx
@@ -331,8 +232,10 @@ class DeepCluster:
             count = int(self.progress.partial.get("loss_count", 0))
         for i, (indices, batch) in enumerate(self._progress_bar(loader, f"epoch {epoch + 1}")):
             iteration = start + i
-            torch.manual_seed(_seed(s.seed, epoch, iteration, ctx.rank))  # dropout masks
-            generator = torch.Generator().manual_seed(_seed(s.seed, epoch, iteration, ctx.rank, 1))
+            torch.manual_seed(mix_seed(s.seed, epoch, iteration, ctx.rank))  # dropout masks
+            generator = torch.Generator().manual_seed(
+                mix_seed(s.seed, epoch, iteration, ctx.rank, 1)
+            )
             x = self.transform.train(batch, generator)
             y = targets[torch.from_numpy(indices).to(ctx.device)]
             with self._autocast():
@@ -358,25 +261,9 @@ class DeepCluster:
 
     # --- checkpoints and outputs ----------------------------------------------------------------
     def save_checkpoint(self) -> None:
-        if not self.ctx.is_main:
-            return
-        p = self.progress
-        state = {
-            "format": ckpt.FORMAT,
-            "epoch": p.epoch,
-            "iteration": p.iteration,
-            "global_iteration": p.global_iteration,
-            "arch": self.s.arch,
-            "state_dict": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "signature": self._signature(),
-            "world_size": self.ctx.world_size,
-            "log": p.rows,
-            "partial": p.partial,
-        }
-        ckpt.save_checkpoint(self.ckpt_dir / ckpt.LAST, state)
-        if self.s.verbose:
-            log.info("checkpoint: epoch %d, iteration %d", p.epoch, p.iteration)
+        self.checkpoints.save(
+            self.progress, self.s.arch, self.model, self.optimizer, self.s.verbose
+        )
 
     def write_outputs(self, outputs: Outputs) -> None:
         """model.pt, training_log.csv, assignments.parquet and features.npy (rank 0)."""
@@ -393,143 +280,28 @@ class DeepCluster:
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
         }
-        ckpt.save_model(outputs.model, self.model, info)
-        with atomic_path(outputs.training_log) as tmp:
-            pd.DataFrame(p.rows, columns=LOG_COLUMNS).to_csv(tmp, index=False)
-        columns = {"tile_id": np.arange(self.n, dtype=np.int64)}
-        for epoch in range(1, s.epochs + 1):
-            path = ckpt.labels_path(self.ckpt_dir, epoch)
-            if path.is_file():
-                columns[f"epoch_{epoch}"] = np.load(path)
-        with atomic_path(outputs.assignments) as tmp:
-            pd.DataFrame(columns).to_parquet(tmp, index=False)
-        _link_or_copy(self._features_file(), outputs.features)
-        self.ckpt_dir.joinpath("features_scratch.npy").unlink(missing_ok=True)
-        last = p.rows[-1] if p.rows else {}
-        log.info(
-            "wrote %s, %s, %s, %s (last epoch: NMI vs previous %.3f, balance %.3f)",
-            outputs.model,
-            outputs.training_log,
-            outputs.assignments,
-            outputs.features,
-            last.get("nmi_prev", float("nan")),
-            last.get("cluster_balance", float("nan")),
+        write_outputs(
+            outputs,
+            model=self.model,
+            info=info,
+            rows=p.rows,
+            ckpt_dir=self.ckpt_dir,
+            n_tiles=self.n,
+            epochs=s.epochs,
+            features=self.checkpoints.features_file,
         )
 
     @property
     def n_labels(self) -> int:
         return self.model.top_layer.out_features
 
-    def _restore(self) -> Progress:
-        """Resume from this experiment's last checkpoint when it belongs to the same run."""
-        path = self.ckpt_dir / ckpt.LAST
-        state = ckpt.load(path) if path.is_file() else None
-        reason = self._not_resumable(state) if state is not None else "no checkpoint"
-        distributed.barrier(self.ctx)  # everyone has read before rank 0 may clean up
-        if reason:
-            if state is not None:
-                log.warning("not resuming from %s: %s; starting over", path, reason)
-            if self.ctx.is_main:
-                ckpt.remove_stale(self.ckpt_dir)
-                self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            distributed.barrier(self.ctx)
-            return Progress(epoch=self.s.start_epoch)
-        if self.ctx.is_main:
-            ckpt.remove_temp_files(self.ckpt_dir)
-        head = state["state_dict"]["top_layer.weight"].shape[0]
-        reset_head(self.model, head, torch.Generator())
-        self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        progress = Progress(
-            epoch=int(state["epoch"]),
-            iteration=int(state["iteration"]),
-            global_iteration=int(state["global_iteration"]),
-            rows=list(state["log"]),
-            partial=dict(state["partial"]),
-        )
-        if progress.iteration and state["world_size"] != self.ctx.world_size:
-            log.warning(
-                "checkpoint written by %d processes, now %d: epoch %d starts again",
-                state["world_size"],
-                self.ctx.world_size,
-                progress.epoch + 1,
-            )
-            progress.iteration = 0
-            progress.partial = {**progress.partial, "loss_sum": 0.0, "loss_count": 0}
-        where = f", iteration {progress.iteration}" if progress.iteration else ""
-        log.info(
-            "resumed from checkpoint %s: %d of %d epochs done%s (epoch %d continues)",
-            path,
-            progress.epoch,
-            self.s.epochs,
-            where,
-            progress.epoch + 1,
-        )
-        return progress
-
-    def _not_resumable(self, state: dict[str, Any]) -> str:
-        """Why ``state`` cannot be resumed ('' if it can)."""
-        if state.get("format") != ckpt.FORMAT:
-            return "it is not a checkpoint of this workflow"
-        old, new = state["signature"], self._signature()
-        changed = [
-            f"{key}: {old.get(key)!r} -> {new[key]!r}" for key in new if old.get(key) != new[key]
-        ]
-        if changed:
-            return "settings changed (" + "; ".join(changed) + ")"
-        done, iteration = int(state["epoch"]), int(state["iteration"])
-        fe = self.features_epoch
-        if (fe < done or (fe == done and iteration)) and not self._features_file().is_file():
-            return f"the features of epoch {fe} were not kept"
-        if iteration and not ckpt.labels_path(self.ckpt_dir, done + 1).is_file():
-            return f"the pseudo-labels of epoch {done + 1} are missing"
-        return ""
-
-    def _signature(self) -> dict[str, Any]:
-        settings = asdict(self.s)
-        signature = {key: settings[key] for key in SIGNATURE_KEYS}
-        signature.update(n_tiles=self.n, tile_shape=list(self.tile_shape))
-        return signature
-
-    def _features_file(self) -> Path:
-        return ckpt.features_path(self.ckpt_dir, self.features_epoch)
-
     def _log_row(
-        self, epoch: int, clustering: Clustering, loss: float, clock: _Clock, n_seen: int
+        self, epoch: int, clustering: Clustering, loss: float, clock: Clock, n_seen: int
     ) -> dict[str, Any]:
         previous = None
         if epoch > 0 and ckpt.labels_path(self.ckpt_dir, epoch).is_file():
             previous = ckpt.load_labels(ckpt.labels_path(self.ckpt_dir, epoch))
-        row = {
-            "epoch": epoch + 1,
-            "clustering_loss": clustering.loss,
-            "convnet_loss": loss,
-            "nmi_prev": nmi(previous, clustering.labels),
-            **cluster_balance(clustering.labels, clustering.n_labels),
-            **clock.totals(),
-        }
-        row["seconds"] = sum(row[key] for key in _Clock.KEYS)
-        row["train_images_per_second"] = n_seen / max(row["train_seconds"], 1e-9)
-        row = {key: _plain(value) for key, value in row.items()}  # checkpoints: plain types only
-        log.info(
-            "epoch %d/%d: clustering loss %.4f, convnet loss %.4f, NMI vs previous %.3f, "
-            "balance %.3f (largest cluster %.1f%%, %d empty), %.1f s "
-            "(features %.1f, clustering %.1f, training %.1f at %.0f img/s)",
-            row["epoch"],
-            self.s.epochs,
-            row["clustering_loss"],
-            row["convnet_loss"],
-            row["nmi_prev"],
-            row["cluster_balance"],
-            100 * row["largest_cluster_share"],
-            row["n_empty"],
-            row["seconds"],
-            row["features_seconds"],
-            row["clustering_seconds"],
-            row["train_seconds"],
-            row["train_images_per_second"],
-        )
-        return row
+        return log_row(epoch, self.s.epochs, clustering, loss, clock, n_seen, previous)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp:
@@ -539,96 +311,3 @@ class DeepCluster:
     def _progress_bar(self, loader: BatchLoader, desc: str) -> Any:
         quiet = not self.ctx.is_main or not (self.s.verbose or sys.stderr.isatty())
         return tqdm(loader, desc=desc, disable=quiet, mininterval=10)
-
-
-class _Clock:
-    """Seconds spent per phase of an epoch (continuing the interrupted epoch's counts)."""
-
-    KEYS = ("features_seconds", "clustering_seconds", "train_seconds")
-
-    def __init__(self, previous: dict[str, float]) -> None:
-        self.seconds = {key: float(previous.get(key, 0.0)) for key in self.KEYS}
-        self.running: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, key: str):
-        self.running[key] = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[key] += time.perf_counter() - self.running.pop(key)
-
-    def snapshot(self) -> dict[str, float]:
-        """Totals so far, including phases still running."""
-        now = time.perf_counter()
-        return {
-            k: v + (now - self.running[k] if k in self.running else 0.0)
-            for k, v in self.seconds.items()
-        }
-
-    def totals(self) -> dict[str, float]:
-        return dict(self.seconds)
-
-
-def _check_settings(
-    s: Settings, n: int, tile_shape: tuple[int, int], input_size: int, features_epoch: int
-) -> None:
-    if s.arch not in ARCHS:
-        raise InputError(f"unknown --arch {s.arch!r}; choose one of {', '.join(ARCHS)}.")
-    if s.clustering not in METHODS:
-        raise InputError(
-            f"unknown --clustering {s.clustering!r}; choose one of {', '.join(METHODS)}."
-        )
-    if s.clustering == "Kmeans" and not 2 <= s.k <= n:
-        raise InputError(
-            f"--nmb_cluster/--k (deepcluster.k) = {s.k} must be in 2..{n} (the number of tiles)."
-        )
-    if s.input_size is None and tile_shape[0] != tile_shape[1]:
-        raise InputError(
-            f"tiles are {tile_shape[0]} x {tile_shape[1]} px; set --input_size (deepcluster.input_size)."
-        )
-    if input_size < MIN_INPUT_SIZE[s.arch]:
-        raise InputError(
-            f"input size {input_size} px is too small for {s.arch} (at least "
-            f"{MIN_INPUT_SIZE[s.arch]}); set --input_size (deepcluster.input_size)."
-        )
-    if not max(1, s.start_epoch) <= features_epoch <= s.epochs:
-        raise InputError(
-            f"--features_epoch (deepcluster.features_epoch) = {features_epoch} must be between "
-            f"{max(1, s.start_epoch)} and --epochs = {s.epochs}."
-        )
-    for name in ("batch", "checkpoints", "pca_dim"):
-        if getattr(s, name) < 1:
-            raise InputError(f"--{name} (deepcluster.{name}) must be at least 1.")
-    if s.reassign <= 0:
-        raise InputError("--reassign (deepcluster.reassign) must be positive.")
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(_u32(seed))
-    torch.manual_seed(seed)
-
-
-def _u32(value: int) -> int:
-    return value % 2**32
-
-
-def _seed(*parts: int) -> int:
-    """A 63-bit seed mixing ``parts`` (seed, epoch, iteration, rank...)."""
-    state = np.random.SeedSequence([_u32(p) for p in parts]).generate_state(2)
-    return int((int(state[0]) << 31) ^ int(state[1]))
-
-
-def _plain(value: Any) -> int | float:
-    return int(value) if isinstance(value, int | np.integer) else float(value)
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    """Publish ``src`` at ``dest`` atomically: a hard link (no copy of GBs) or else a copy."""
-    with atomic_path(dest) as tmp:
-        tmp.unlink()
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
