@@ -18,9 +18,12 @@ import yaml
 from satcluster.config import validate_config
 from satcluster.deepcluster.cli import parse_args
 from satcluster.deepcluster.options import (
+    RESULT_KEYS,
     WORKFLOW_KEYS,
     argv_from_settings,
     option_fields,
+    result_settings,
+    runtime_settings,
     settings_from_args,
     value_type,
     workflow_settings,
@@ -126,6 +129,18 @@ def test_workflow_settings_name_a_missing_or_unknown_key():
         workflow_settings({k: v for k, v in config.items() if k != "momentum"})
     with pytest.raises(InputError, match=r"deepcluster\.momentun is not a setting"):
         workflow_settings({**config, "momentun": 0.8})
+
+
+def test_only_settings_that_change_the_result_are_params():
+    """workers and checkpoints never rerun training; every other config key does."""
+    config = schema_defaults()
+    params, runtime = result_settings(config), runtime_settings(config)
+    assert set(runtime) == {"workers", "checkpoints"} == set(WORKFLOW_KEYS) - set(RESULT_KEYS)
+    assert list(params) == RESULT_KEYS
+    assert {**params, **runtime} == workflow_settings(config)
+    assert set(SIGNATURE_KEYS) <= set(RESULT_KEYS)  # what a checkpoint must match reruns too
+    with pytest.raises(InputError, match=r"deepcluster\.momentum is missing"):
+        result_settings({k: v for k, v in config.items() if k != "momentum"})
 
 
 # --- the command line --------------------------------------------------------------------------

@@ -69,7 +69,9 @@ def test_users_dry_run_with_profile_needs_no_slurm(workflow_dir: WorkflowDir, no
     output = result.stdout + result.stderr
     assert re.search(r"Using profiles? slurm\b", output)
     jobs = job_resources(output)
-    assert TRAINING_RULE in jobs
+    # the demo asks for the GPUs of a real city (deepcluster.gpus, 3 unless set) on one node
+    (training,) = jobs[TRAINING_RULE]
+    assert (training["gpu"], training["nodes"]) == ("3", "1")
     for rule, resources in jobs.items():
         for job in resources:  # every job asks for memory and time from the profile or rule
             assert int(job["mem_mb"]) > 0 and int(job["runtime"]) > 0, rule

@@ -102,6 +102,13 @@ def test_deepcluster_setting_retrains_but_never_retiles(completed_run: WorkflowD
     assert not stages(completed_run, jobs) & {"demo", "tiles", "covariates"}
 
 
+@pytest.mark.parametrize("setting", [{"workers": 2}, {"checkpoints": 7}])
+def test_how_training_runs_never_retrains(completed_run: WorkflowDir, setting):
+    """Threads and checkpoint frequency change how the job runs, not what it writes."""
+    completed_run.update_config({"deepcluster": setting})
+    assert completed_run.planned_jobs() == Counter()
+
+
 def test_editing_a_figure_script_redraws_that_figure(completed_run: WorkflowDir):
     scripts = rule_scripts(completed_run.path / "workflow")
     script = scripts["plot_cluster_sankey"]

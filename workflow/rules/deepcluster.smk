@@ -2,8 +2,10 @@
 # on one node (one process per GPU, started by torchrun inside the job), or one CPU process
 # when no GPU is visible. A killed or failed job's rerun resumes from
 # results/deepcluster/checkpoints/ (not declared outputs, so Snakemake keeps them).
-# Only deepcluster.* settings are params: changing clusters, covariates or figures never retrains.
-from satcluster.deepcluster.options import workflow_settings
+# Only deepcluster.* settings are params: changing clusters, covariates or figures never retrains;
+# nor do deepcluster.workers and .checkpoints (how the job runs, not what it writes: the script
+# reads them from the config).
+from satcluster.deepcluster.options import result_settings
 
 
 rule train_deepcluster:
@@ -27,7 +29,7 @@ rule train_deepcluster:
         mem_mb=72000,
         runtime=4320,
     params:
-        # every deepcluster.* setting (see satcluster/deepcluster/settings.py): one param
-        settings=workflow_settings(config["deepcluster"]),
+        # every deepcluster.* setting that can change the result (deepcluster/settings.py)
+        settings=result_settings(config["deepcluster"]),
     script:
         "../scripts/train_deepcluster.py"

@@ -1,9 +1,10 @@
 """How settings travel, derived from their fields: argparse options, argv, the rule's param.
 
 ``python -m satcluster.deepcluster`` parses the options that ``add_arguments``
-derives from ``Settings`` and ``RunOptions``; the workflow passes its
-``deepcluster`` config to the script as one param, ``workflow_settings(...)``,
-which the script turns back into those options with ``argv_from_settings``.
+derives from ``Settings`` and ``RunOptions``; the workflow passes the settings
+that can change the result to the script as one param, ``result_settings(...)``,
+which the script completes with ``runtime_settings`` of the config and turns
+back into those options with ``argv_from_settings``.
 So a hand-run experiment and the workflow share one code path, and a setting
 is named, typed and documented only in settings.py.
 
@@ -23,10 +24,13 @@ from satcluster.deepcluster.settings import RunOptions, Settings
 from satcluster.errors import InputError
 
 __all__ = [
+    "RESULT_KEYS",
     "WORKFLOW_KEYS",
     "add_arguments",
     "argv_from_settings",
     "option_fields",
+    "result_settings",
+    "runtime_settings",
     "settings_from_args",
     "value_type",
     "workflow_settings",
@@ -42,6 +46,8 @@ _HINTS = {**typing.get_type_hints(Settings), **typing.get_type_hints(RunOptions)
 _BY_NAME = {f.name: f for f in option_fields()}
 # The config keys deepcluster.* (and params of the train_deepcluster rule), in field order.
 WORKFLOW_KEYS = [f.name for f in option_fields() if f.metadata.get("workflow", True)]
+# Those that can change what training writes: the rule's params (a change retrains).
+RESULT_KEYS = [key for key in WORKFLOW_KEYS if _BY_NAME[key].metadata.get("rerun", True)]
 
 
 def value_type(name: str) -> tuple[type, bool]:
@@ -88,7 +94,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def workflow_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The rule's one ``settings`` param: the ``deepcluster`` config block, key by key.
+    """The ``deepcluster`` config block, key by key, checked against the settings.
 
     Parameters
     ----------
@@ -106,6 +112,22 @@ def workflow_settings(config: Mapping[str, Any]) -> dict[str, Any]:
             f"config: {'; '.join(problems)}; see config/README.md for the deepcluster keys."
         )
     return {key: config[key] for key in WORKFLOW_KEYS}
+
+
+def result_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule's one ``settings`` param: the keys of ``RESULT_KEYS`` (a change retrains)."""
+    values = workflow_settings(config)
+    return {key: values[key] for key in RESULT_KEYS}
+
+
+def runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The other workflow keys (``workers``, ``checkpoints``): read by the script, not params.
+
+    They change how training runs (threads, how often it checkpoints), never
+    what it writes, so that changing them must not rerun a day of training.
+    """
+    values = workflow_settings(config)
+    return {key: values[key] for key in WORKFLOW_KEYS if key not in RESULT_KEYS}
 
 
 def argv_from_settings(values: Mapping[str, Any]) -> list[str]:

@@ -4,8 +4,12 @@ A field holds the default (the reference implementation's), and in its
 metadata the help text, the command-line flags, and two roles:
 
 - ``signature``: a checkpoint written with another value is not resumed;
-- ``workflow``: it is the config key ``deepcluster.<name>`` and a param of
-  the ``train_deepcluster`` rule (the schema gives the paper's defaults).
+- ``workflow``: it is the config key ``deepcluster.<name>`` (the schema gives
+  the paper's defaults), and, unless ``rerun`` is False, a param of the
+  ``train_deepcluster`` rule: changing it retrains. ``rerun=False`` marks the
+  keys that change how the job runs but not its result (``workers``,
+  ``checkpoints``): the training script reads them from the config, so
+  changing them never reruns training.
 
 The argparse options, ``settings_from_args``, the checkpoint signature and the
 argv that the Snakemake script builds are all derived from these fields (see
@@ -48,6 +52,7 @@ def setting(
     flags: tuple[str, ...] = (),
     signature: bool = False,
     workflow: bool = True,
+    rerun: bool = True,
     choices: tuple[str, ...] | None = None,
     action: str | None = None,
     metavar: str | None = None,
@@ -63,6 +68,7 @@ def setting(
     flags : option strings; default ``--<name>``.
     signature : a checkpoint written with another value is not resumed.
     workflow : a ``deepcluster.<name>`` config key and rule param (False: CLI only).
+    rerun : changing it can change the result, so it reruns training (False: it cannot).
     choices : the allowed values.
     action : an argparse action instead of the default one (e.g. ``store_true``).
     metavar : argparse metavar.
@@ -70,6 +76,7 @@ def setting(
     added : not an option of the reference main.py (listed apart in ``--help``).
     """
     metadata = {"help": help, "flags": flags, "signature": signature, "workflow": workflow}
+    metadata.update(rerun=rerun)
     metadata.update(choices=choices, action=action, metavar=metavar)
     metadata.update(positional=positional, added=added)
     return field(default=default, metadata=metadata)
@@ -109,7 +116,9 @@ class Settings:
         "epochs of training between two reassignments of clusters (default: %(default)s)",
         signature=True,
     )
-    workers: int = setting(4, "background threads reading batches (default: %(default)s)")
+    workers: int = setting(
+        4, "background threads reading batches (default: %(default)s)", rerun=False
+    )
     seed: int = setting(31, "random seed (default: %(default)s)", signature=True)
     pca_dim: int = setting(
         256, "PCA dimensions before clustering (default: %(default)s)", signature=True, added=True
@@ -121,7 +130,9 @@ class Settings:
         added=True,
     )
     amp: bool = setting(True, "bf16 autocast on GPU (default: on)", added=True)
-    checkpoints: int = setting(25000, "iterations between two checkpoints (default: %(default)s)")
+    checkpoints: int = setting(
+        25000, "iterations between two checkpoints (default: %(default)s)", rerun=False
+    )
     features_epoch: int | None = setting(
         None, "save the features of the model after this many epochs (default: the last)"
     )
