@@ -11,7 +11,7 @@ SNAKEMAKE := $(BIN)/snakemake
 PY_PATHS := src workflow tests benchmarks tools
 FAST_MARKERS := not slow and not slurm and not browser
 
-.PHONY: install run test test-fast lint format deps figures report benchmarks clean
+.PHONY: install run test test-fast lint format deps wheel figures report benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ format: $(STAMP)
 # environment.yml and workflow/envs/satcluster.yaml from pyproject.toml's dependencies.
 deps: $(STAMP)
 	$(BIN)/python tools/conda_envs.py
+
+# The library as a wheel in dist/ (what a module deployment or a conda rule env installs).
+wheel: $(STAMP)
+	$(BIN)/python -m build --wheel --no-isolation --outdir dist
 
 figures: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) figures

@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,7 +74,10 @@ def test_conda_files_install_the_package_itself_with_pip():
     _, pip = _listed(ROOT / "environment.yml")
     assert pip[-1] == "-e .[test]"  # the test extras come with the package
     _, pip = _listed(ROOT / "workflow" / "envs" / "satcluster.yaml")
-    assert pip[-1] == "../.."  # relative to .snakemake/conda/, where Snakemake copies it
+    # by name and version, not a path: the rules' environment must work in a module deployment,
+    # where no clone lies around the file (issue 14)
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert pip[-1] == f"satcluster=={version}"
     rules_conda, _ = _listed(ROOT / "workflow" / "envs" / "satcluster.yaml")
     assert not set(rules_conda) & conda_envs.DRIVER_ONLY  # jobs do not run Snakemake itself
 

@@ -71,14 +71,15 @@ ENV_FILES = (
         path=ROOT / "workflow" / "envs" / "satcluster.yaml",
         header=(
             "# Conda environment of every rule, for `snakemake --software-deployment-method conda`.\n"
-            "# The pip line installs this package from the repository (Snakemake builds the\n"
-            "# environment from a copy of this file under .snakemake/conda/, two levels below the\n"
-            "# repository root).\n"
+            "# The last pip line installs this library by name and version (pyproject.toml's), so\n"
+            "# the file works wherever the workflow is deployed (a clone or a Snakemake module).\n"
+            "# Until satcluster is on PyPI, build its wheel (`make wheel`) and point pip at it:\n"
+            '#   export PIP_FIND_LINKS=<clone>/dist   (see README, "Rule environments").\n'
             f"# {GENERATED}\n"
         ),
         name=None,
         channels=("conda-forge", "nodefaults"),
-        self_install="../..",
+        self_install="satcluster=={version}",
         driver=False,
     ),
 )
@@ -101,6 +102,11 @@ def dependencies(pyproject: Path = PYPROJECT) -> list[tuple[str, str]]:
     return parsed
 
 
+def project_version(pyproject: Path = PYPROJECT) -> str:
+    """The one version number: `[project] version` of pyproject.toml."""
+    return tomllib.loads(pyproject.read_text())["project"]["version"]
+
+
 def _line(text: str, note: str | None) -> str:
     return f"{text}  # {note}" if note else text
 
@@ -121,7 +127,8 @@ def render(env: EnvFile, deps: list[tuple[str, str]]) -> str:
             pip.append(_line(f"      - {name}{spec}", NOTES.get(name)))
         else:
             lines.append(_line(f"  - {CONDA_NAMES.get(name, name)}{spec}", NOTES.get(name)))
-    lines += ["  - pip", "  - pip:", *pip, f"      - {env.self_install}"]
+    self_install = env.self_install.format(version=project_version())
+    lines += ["  - pip", "  - pip:", *pip, f"      - {self_install}"]
     return "\n".join(lines) + "\n"
 
 

@@ -7,14 +7,21 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+import satcluster
 from satcluster.config import validate_config
 from satcluster.demo import DEMO_FILE_NAMES, demo_city_paths
 from satcluster.errors import InputError
 
+# Every workflow file is found relative to this file, never to the working directory or the
+# main Snakefile: used as a module (issue 14), the main Snakefile is the user's.
+CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 try:
-    validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    validate_config(config, CONFIG_SCHEMA)
 except InputError as err:
     raise WorkflowError(str(err)) from None
+# For the report's front page (report/workflow.rst sees only the config). Set after the
+# validation and never read by a rule; jobs re-read the config files, without it.
+config["satcluster_version"] = satcluster.__version__
 
 
 # The conda environment file of every rule, used with `--software-deployment-method conda`
