@@ -33,12 +33,13 @@ from satcluster.deepcluster.data import (
     random_resized_crop_boxes,
     resample_weights,
 )
+from satcluster.deepcluster.distributed import Context
 from satcluster.deepcluster.models import build_model, make_sobel, reset_head
 from satcluster.deepcluster.outputs import Outputs
 from satcluster.deepcluster.pseudolabels import cluster_balance, pic
 from satcluster.deepcluster.sampler import rank_slice, shard_range, uniform_label_sample
 from satcluster.deepcluster.settings import Settings
-from satcluster.deepcluster.train import train_deepcluster
+from satcluster.deepcluster.train import DeepCluster, train_deepcluster
 from satcluster.deepcluster.training_log import LOG_COLUMNS
 from satcluster.errors import InputError
 
@@ -266,15 +267,31 @@ def test_batch_loader_reads_sorted_batches_with_prefetch():
     assert np.array_equal(contiguous[0][1].numpy(), tiles[5:9])
 
 
+def test_batch_loader_reads_repeated_indices_tile_by_tile():
+    """Small clusters are drawn with replacement: [0, 0, 2] spans 3 tiles but is not 0, 1, 2."""
+    tiles = synthetic_tiles(20)
+    for indices in ([0, 0, 2], [3, 4, 4, 6], [5, 5, 5], [7, 8, 9]):
+        batch = np.array(indices)
+        for workers in (0, 2):
+            [(got_indices, got)] = list(BatchLoader(tiles, [batch], workers=workers))
+            assert np.array_equal(got_indices, batch)
+            assert np.array_equal(got.numpy(), tiles[batch])
+
+
 # --- checkpoints ---------------------------------------------------------------------------------
-def test_reference_format_checkpoint_loads(tmp_path):
-    trained = build_model("small", sobel=True, num_classes=10000)
+def reference_checkpoint(path: Path, trained: torch.nn.Module, optimizer: dict) -> Path:
+    """``trained`` saved as the reference main.py saves: DataParallel names, epoch 5, arch."""
     # DataParallel around model.features, as the reference main.py: features.module.0.weight
     state = {
         k.replace("features.", "features.module.", 1): v for k, v in trained.state_dict().items()
     }
-    path = tmp_path / "checkpoint.pth.tar"
-    torch.save({"epoch": 5, "arch": "small", "state_dict": state, "optimizer": {"state": {}}}, path)
+    torch.save({"epoch": 5, "arch": "small", "state_dict": state, "optimizer": optimizer}, path)
+    return path
+
+
+def test_reference_format_checkpoint_loads(tmp_path):
+    trained = build_model("small", sobel=True, num_classes=10000)
+    path = reference_checkpoint(tmp_path / "checkpoint.pth.tar", trained, {"state": {}})
     model = build_model("small", sobel=True, num_classes=4)
     assert ckpt.load_pretrained(model, path, "small", sobel=True) == 5
     assert torch.equal(model.features[0].weight, trained.features[0].weight)
@@ -367,6 +384,72 @@ def test_more_epochs_continue_a_finished_run(reference_run, tiles_path, tmp_path
     assert "2 of 3 epochs done" in caplog.text
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert np.array_equal(np.load(exp / "features.npy"), np.load(reference_run / "features.npy"))
+
+
+def test_resume_continues_the_training_of_a_checkpoint_of_this_workflow(
+    reference_run, tiles_path, tmp_path, caplog
+):
+    """--resume last.pt: its weights, momentum buffers and epoch; then on to --epochs."""
+    caplog.set_level(logging.INFO)
+    source = tmp_path / "elsewhere" / "last.pt"
+    source.parent.mkdir()
+    source.write_bytes((reference_run / "checkpoints" / "last.pt").read_bytes())
+    state = torch.load(source, weights_only=True)
+    exp = tmp_path / "exp"
+    settings = Settings(**{**SETTINGS, "epochs": 3, "lr": 0.02, "resume": str(source)})
+    trainer = DeepCluster(tiles_path, settings, exp, Context())
+    assert f"resuming training from {source} at epoch 3" in caplog.text
+    assert trainer.progress.epoch == state["epoch"] == 2
+    restored = trainer.optimizer.state_dict()["state"]
+    assert restored.keys() == state["optimizer"]["state"].keys() and restored
+    for key, saved in state["optimizer"]["state"].items():
+        assert torch.equal(restored[key]["momentum_buffer"], saved["momentum_buffer"])
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.02  # this run's settings, not the file's
+    assert torch.equal(trainer.model.features[0].weight, state["state_dict"]["features.0.weight"])
+    assert [row["epoch"] for row in trainer.fit(Outputs.in_dir(exp))] == [3]
+    assert pd.read_csv(exp / "training_log.csv")["epoch"].tolist() == [3]
+    assert list(pd.read_parquet(exp / "assignments.parquet").columns) == ["tile_id", "epoch_3"]
+    # the run's own checkpoint takes precedence over --resume from then on
+    caplog.clear()
+    settings = Settings(**{**settings.__dict__, "epochs": 4})
+    rows = train_deepcluster(tiles_path, settings, exp, Outputs.in_dir(exp))
+    assert "3 of 4 epochs done" in caplog.text and "is not read again" in caplog.text
+    assert [row["epoch"] for row in rows] == [3, 4]
+
+
+def test_resume_checks_what_a_continued_run_needs(reference_run, tiles_path, tmp_path):
+    source = tmp_path / "last.pt"
+    source.write_bytes((reference_run / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(InputError, match=r"2 epochs done already; set --epochs"):
+        DeepCluster(
+            tiles_path, Settings(**{**SETTINGS, "resume": str(source)}), tmp_path, Context()
+        )
+    inside = tmp_path / "exp" / "checkpoints" / "last.pt"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(source.read_bytes())
+    with pytest.raises(InputError, match="checkpoints folder"):
+        settings = Settings(**{**SETTINGS, "epochs": 3, "resume": str(inside)})
+        DeepCluster(tiles_path, settings, tmp_path / "exp", Context())
+    assert inside.is_file()
+
+
+def test_resume_from_a_reference_checkpoint_only_initialises(tiles_path, tmp_path, caplog):
+    """The reference's .pth.tar: weights only (its optimizer need not fit), epoch 1 first."""
+    caplog.set_level(logging.INFO)
+    trained = build_model("small", sobel=True, num_classes=10000)
+    foreign_optimizer = {"state": {}, "param_groups": [{"params": [0, 1], "lr": 0.1}]}
+    path = reference_checkpoint(tmp_path / "checkpoint.pth.tar", trained, foreign_optimizer)
+    exp = tmp_path / "exp"
+    trainer = DeepCluster(
+        tiles_path, Settings(**{**SETTINGS, "epochs": 1, "resume": str(path)}), exp, Context()
+    )
+    assert (
+        f"initialising weights from {path} (DeepCluster checkpoint, its epoch 5, head dropped); "
+        "training starts at epoch 1" in caplog.text
+    )
+    assert trainer.progress.epoch == 0 and not trainer.optimizer.state
+    assert torch.equal(trainer.model.features[0].weight, trained.features[0].weight)
+    assert [row["epoch"] for row in trainer.fit(Outputs.in_dir(exp))] == [1]
 
 
 def test_multiprocess_run_matches_single_process(reference_run, tiles_path, tmp_path):

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from satcluster.embedding import _fit_whitening, kmeans, pca_whiten_l2
+from satcluster import embedding
+from satcluster.deepcluster.pseudolabels import pic
+from satcluster.embedding import _fit_whitening, covariance, kmeans, pca_whiten_l2
 
 
 def _correlated(n: int = 600, d: int = 24, seed: int = 0) -> np.ndarray:
@@ -48,6 +50,81 @@ def test_read_only_memmap_input(tmp_path, dtype):
     mm.flush()
     out = pca_whiten_l2(np.load(tmp_path / "f.npy", mmap_mode="r"), 4)
     assert out.shape == (600, 4) and np.isfinite(out).all()
+
+
+def test_chunked_covariance_equals_the_one_shot_product():
+    x = torch.from_numpy(_correlated(n=1000))
+    mean = x.mean(dim=0)
+    centred = (x - mean).double()
+    one_shot = centred.T @ centred / 999
+    for chunk in (1, 7, 999, 4096):
+        got = covariance(x, mean, chunk)
+        assert got.dtype == torch.float64
+        torch.testing.assert_close(got, one_shot, rtol=1e-10, atol=0)
+    assert torch.equal(covariance(x, mean, 1000), one_shot)  # one block: the very same product
+
+
+def test_whitening_converts_one_chunk_at_a_time_to_float64(monkeypatch):
+    """200k x 4096 features in float64 at once would take ~13 GB of GPU memory more."""
+    x = _correlated()
+    whole = pca_whiten_l2(x, 8)
+    converted = []
+    double = torch.Tensor.double
+
+    def recording_double(self, *args, **kwargs):
+        converted.append(self.shape[0] if self.dim() else 1)
+        return double(self, *args, **kwargs)
+
+    monkeypatch.setattr(embedding, "COVARIANCE_CHUNK", 64)
+    monkeypatch.setattr(torch.Tensor, "double", recording_double)
+    chunked = pca_whiten_l2(x, 8)
+    assert converted and max(converted) <= 64
+    signs = np.sign(np.sum(chunked * whole, axis=0))  # principal axes: up to sign
+    np.testing.assert_allclose(chunked * signs, whole, atol=1e-5)
+
+
+@pytest.fixture
+def three_gpus(monkeypatch) -> list[tuple[str, int]]:
+    """faiss and torch as on a node with 3 GPUs, this process on cuda:2; records index moves.
+
+    The "GPU" index stays the CPU one: what is tested is which device is asked for.
+    """
+    moves: list[tuple[str, int]] = []
+
+    class Resources:
+        pass
+
+    def to_gpu(resources, device, index):
+        assert isinstance(resources, Resources)
+        moves.append(("one", device))
+        return index
+
+    def to_all_gpus(index, *args, **kwargs):
+        moves.append(("all", -1))
+        return index
+
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 3)
+    monkeypatch.setattr(faiss, "StandardGpuResources", Resources, raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", to_gpu, raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", to_all_gpus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    return moves
+
+
+def test_kmeans_and_pic_use_the_current_gpu_only(three_gpus):
+    """Under DDP, rank 0 clusters on its own GPU, not on those of the other ranks."""
+    x = np.random.default_rng(0).standard_normal((200, 4)).astype(np.float32)
+    labels, _, _ = kmeans(x, 3, seed=0)
+    assert three_gpus == [("one", 2)] and labels.shape == (200,)
+    pic(x)  # its k-nearest-neighbour graph
+    assert three_gpus == [("one", 2), ("one", 2)]
+
+
+def test_kmeans_stays_on_the_cpu_without_faiss_gpus(three_gpus, monkeypatch):
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 0)
+    kmeans(np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32), 3, seed=0)
+    assert three_gpus == []
 
 
 def test_dim_is_capped_by_samples_and_features():

@@ -15,11 +15,22 @@ import faiss
 import numpy as np
 import torch
 
-__all__ = ["PCA_SAMPLE", "faiss_gpu_count", "kmeans", "pca_whiten_l2"]
+__all__ = [
+    "COVARIANCE_CHUNK",
+    "PCA_SAMPLE",
+    "covariance",
+    "faiss_gpu_count",
+    "index_to_gpu",
+    "kmeans",
+    "pca_whiten_l2",
+]
 
 log = logging.getLogger(__name__)
 
 PCA_SAMPLE = 200_000  # PCA is fitted on at most this many rows (features of 10^6 tiles are ~16 GB)
+# Rows per float64 block of the covariance: 16384 x 4096 float64 is 0.5 GB, where the whole
+# 200k-row sample in float64 (twice: centred and transposed) took ~13 GB more on the GPU.
+COVARIANCE_CHUNK = 16_384
 
 
 def pca_whiten_l2(
@@ -58,15 +69,27 @@ def _fit_whitening(
     # The fit rows are a fancy-indexed copy already: no second copy unless converting.
     x = torch.from_numpy(np.require(fit, np.float32, ["C", "W"])).to(device)
     mean = x.mean(dim=0)
-    centred = x - mean
-    # float64 for the covariance and eigh: float32 loses the small eigenvalues that
-    # whitening divides by.
-    cov = (centred.T.double() @ centred.double()) / max(len(x) - 1, 1)
+    cov = covariance(x, mean, COVARIANCE_CHUNK)
     eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
     largest = eigvals[-1].item()
     top = eigvals.flip(0)[:dim].clamp_min(largest * 1e-12 + 1e-30)
     projection = (eigvecs.flip(1)[:, :dim] / top.sqrt()).float()
     return mean, projection
+
+
+def covariance(x: torch.Tensor, mean: torch.Tensor, chunk: int = COVARIANCE_CHUNK) -> torch.Tensor:
+    """Sample covariance (D x D, float64) of the rows of ``x`` about ``mean``, by ``chunk`` rows.
+
+    float64 for the covariance and eigh: float32 loses the small eigenvalues
+    that whitening divides by. Only one block of rows is centred and converted
+    at a time; with a single block this is exactly the one-shot product.
+    """
+    n, d = x.shape
+    cov = torch.zeros((d, d), dtype=torch.float64, device=x.device)
+    for start in range(0, n, chunk):
+        centred = (x[start : start + chunk] - mean).double()
+        cov += centred.T @ centred
+    return cov / max(n - 1, 1)
 
 
 def kmeans(
@@ -89,7 +112,7 @@ def kmeans(
     clus.min_points_per_centroid = 1
     index = faiss.IndexFlatL2(d)
     if use_gpu:
-        index = faiss.index_cpu_to_all_gpus(index)
+        index = index_to_gpu(index)
     clus.train(x, index)
     _, assigned = index.search(x, 1)
     centroids = faiss.vector_float_to_array(clus.centroids).reshape(k, d)
@@ -104,3 +127,16 @@ def faiss_gpu_count() -> int:
         return int(faiss.get_num_gpus())
     except AttributeError:  # faiss-cpu
         return 0
+
+
+def index_to_gpu(index: faiss.Index) -> faiss.Index:
+    """``index`` on the current torch CUDA device only (device 0 when torch sees none).
+
+    Not ``index_cpu_to_all_gpus``: under DDP rank 0 clusters while the other
+    ranks hold their own GPUs, which it must not take memory on.
+    """
+    device = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    resources = faiss.StandardGpuResources()
+    gpu_index = faiss.index_cpu_to_gpu(resources, device, index)
+    gpu_index.referenced_objects = [resources]  # the resources must outlive the index
+    return gpu_index

@@ -24,11 +24,15 @@ __all__ = [
     "LAST",
     "checkpoint_dir",
     "clean_state_dict",
+    "describe",
     "features_path",
+    "is_training_checkpoint",
     "labels_path",
     "load",
     "load_labels",
+    "load_optimizer",
     "load_pretrained",
+    "load_weights",
     "remove_stale",
     "remove_temp_files",
     "save_checkpoint",
@@ -72,7 +76,8 @@ def load(path: str | Path) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a usable checkpoint"
         raise InputError(
             f"{path} cannot be loaded as a weights-only PyTorch checkpoint ({err}); "
-            "give a DeepCluster checkpoint (.pth.tar) or a model.pt written by this workflow."
+            "give a DeepCluster checkpoint (.pth.tar), or a checkpoint or model.pt written "
+            "by this workflow."
         ) from None
     if not isinstance(ckpt, dict):
         raise InputError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dictionary.")
@@ -89,15 +94,43 @@ def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return cleaned
 
 
+def is_training_checkpoint(state: dict[str, Any]) -> bool:
+    """Whether ``state`` is a training checkpoint of this workflow (resume.py writes them)."""
+    return state.get("format") == FORMAT and "optimizer" in state and "iteration" in state
+
+
+def describe(state: dict[str, Any]) -> str:
+    """What kind of checkpoint ``state`` is, in a few words for the log."""
+    epoch = int(state.get("epoch", 0))
+    if is_training_checkpoint(state):
+        return f"training checkpoint of this workflow, {epoch} epochs done"
+    if state.get("format") == FORMAT:
+        return f"model.pt of this workflow, its epoch {epoch}, head dropped"
+    if "state_dict" in state:
+        return f"DeepCluster checkpoint, its epoch {epoch}, head dropped"
+    return "state dict, head dropped"
+
+
 def load_pretrained(model: nn.Module, path: str | Path, arch: str, sobel: bool) -> int:
-    """Initialise ``model`` (head excluded) from a reference DeepCluster checkpoint or ours.
+    """Initialise ``model`` (head excluded) from the checkpoint at ``path`` (see ``load_weights``).
+
+    Returns the checkpoint's epoch (0 if it has none).
+    """
+    state = load(path)
+    load_weights(model, state, path, arch, sobel)
+    return int(state.get("epoch", 0))
+
+
+def load_weights(
+    model: nn.Module, ckpt: dict[str, Any], path: str | Path, arch: str, sobel: bool
+) -> None:
+    """Load the weights (head excluded) of checkpoint ``ckpt``, read from ``path``, into ``model``.
 
     Accepts the reference format (keys ``state_dict``, ``epoch``, ``arch``,
     ``optimizer``; DataParallel ``module.`` names; ``top_layer`` dropped),
     this workflow's model.pt and checkpoints, or a bare state dict. Only the
-    weights are used. Returns the checkpoint's epoch (0 if it has none).
+    weights are used; InputError naming ``path`` when they do not fit.
     """
-    ckpt = load(path)
     state = ckpt.get("state_dict", ckpt)
     if ckpt.get("arch", arch) != arch:
         raise InputError(
@@ -119,9 +152,26 @@ def load_pretrained(model: nn.Module, path: str | Path, arch: str, sobel: bool) 
             f"{path} does not fit the {arch} model: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}."
         )
-    epoch = int(ckpt.get("epoch", 0))
-    log.info("initialised the %s backbone from %s (its epoch %d; head dropped)", arch, path, epoch)
-    return epoch
+
+
+def load_optimizer(
+    optimizer: torch.optim.Optimizer, state: dict[str, Any], path: str | Path
+) -> None:
+    """Restore the optimiser state of a checkpoint (momentum buffers), keeping this run's settings.
+
+    ``load_state_dict`` also replaces lr, momentum and weight decay by the
+    checkpoint's; this run's options (--lr, --momentum, --wd) are put back.
+    """
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError) as err:
+        raise InputError(
+            f"{path}: its optimiser state does not fit this model ({err}); "
+            "give a checkpoint of the same --arch and --sobel."
+        ) from None
+    for group, own in zip(optimizer.param_groups, settings, strict=True):
+        group.update(own)
 
 
 def save_model(path: str | Path, model: nn.Module, info: dict[str, Any]) -> None:

@@ -75,11 +75,13 @@ class BatchLoader:
         return len(self.batches)
 
     def read(self, indices: np.ndarray) -> torch.Tensor:
-        """Tiles ``indices`` as one uint8 tensor (a slice read when they are contiguous)."""
+        """Tiles ``indices`` as one uint8 tensor (a slice read when they are consecutive)."""
         shape = (len(indices), *self.tiles.shape[1:])
         out = torch.empty(shape, dtype=torch.uint8, pin_memory=self.pin)
         first = int(indices[0])
-        if int(indices[-1]) - first + 1 == len(indices):
+        # Not just first..last spanning len(indices): the uniform sampler draws small
+        # clusters with replacement, and [0, 0, 2] spans 3 indices but is not 0, 1, 2.
+        if np.all(np.diff(indices) == 1):
             out.numpy()[...] = self.tiles[first : first + len(indices)]
         else:
             np.take(self.tiles, indices, axis=0, out=out.numpy())

@@ -20,12 +20,14 @@ from torch import nn
 __all__ = [
     "Context",
     "barrier",
+    "broadcast_buffers",
     "broadcast_floats",
     "broadcast_labels",
     "init",
     "launched_by_torchrun",
     "mean_over_ranks",
     "shutdown",
+    "sum_over_ranks",
     "torchrun_command",
     "wrap",
 ]
@@ -113,6 +115,29 @@ def broadcast_floats(values: list[float], ctx: Context) -> list[float]:
         return values
     buf = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     dist.broadcast(buf, src=0)
+    return buf.cpu().tolist()
+
+
+def broadcast_buffers(model: nn.Module, ctx: Context) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) into ``model`` on every rank.
+
+    DDP broadcasts buffers only at the start of a forward pass in train mode, so
+    after the last step each rank's running statistics include its own last
+    batch; a feature pass in eval mode would otherwise use a different model on
+    every rank than the one rank 0 saves.
+    """
+    if not ctx.distributed:
+        return
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
+def sum_over_ranks(values: list[float], ctx: Context) -> list[float]:
+    """Element-wise sums of ``values`` (same length on every rank) over all ranks, in float64."""
+    if not ctx.distributed:
+        return values
+    buf = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(buf)
     return buf.cpu().tolist()
 
 

@@ -11,7 +11,7 @@ from scipy.sparse import csr_matrix
 from sklearn.metrics import normalized_mutual_info_score
 
 from satcluster.deepcluster.settings import METHODS
-from satcluster.embedding import faiss_gpu_count, kmeans, pca_whiten_l2
+from satcluster.embedding import faiss_gpu_count, index_to_gpu, kmeans, pca_whiten_l2
 
 __all__ = ["METHODS", "Clustering", "cluster_balance", "cluster_features", "nmi", "pic"]
 
@@ -78,7 +78,7 @@ def pic(
 def _knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     index = faiss.IndexFlatL2(x.shape[1])
     if faiss_gpu_count() > 0:
-        index = faiss.index_cpu_to_all_gpus(index)
+        index = index_to_gpu(index)  # this rank's GPU only
     index.add(x)
     sq_dists, neighbours = index.search(x, k)
     return neighbours, sq_dists

@@ -4,6 +4,27 @@ The file format lives in checkpoint.py; this module decides what goes in a
 training checkpoint and whether the one on disk may be resumed: same
 signature (the settings of ``SIGNATURE_KEYS`` plus the tiles' count and
 shape), and the pseudo-labels and kept features it relies on still there.
+
+Where a run starts, in this order:
+
+1. ``<exp>/checkpoints/last.pt`` when it belongs to this run (same signature,
+   ``--resume`` included): the run continues where it stopped, even inside an
+   epoch, and ``--resume`` is not read again (it was applied when the run
+   started; the run's own checkpoint is newer). A checkpoint of other settings
+   is deleted with the run's labels and features, and the run starts afresh:
+2. ``--resume PATH`` (``deepcluster.resume``), as the reference main.py's:
+   a training checkpoint of this workflow (a ``last.pt``) continues training
+   after its completed epochs (not ``--start_epoch``) with its weights and
+   optimiser state (momentum buffers; lr, momentum and weight decay are this
+   run's), up to ``--epochs``; an epoch it was interrupted in starts again,
+   and the training log and pseudo-labels of this run begin there. A
+   reference DeepCluster checkpoint (``.pth.tar``), a model.pt or a bare
+   state dict only initialise the weights (head dropped) and training starts
+   at epoch ``--start_epoch + 1``.
+3. Otherwise from scratch, at epoch ``--start_epoch + 1``.
+
+The log says which, in one line naming the file. A ``--resume`` file inside
+``<exp>/checkpoints/`` is refused: a fresh start empties that folder.
 """
 
 from __future__ import annotations
@@ -20,6 +41,7 @@ from satcluster.deepcluster import checkpoint as ckpt
 from satcluster.deepcluster import distributed
 from satcluster.deepcluster.models import reset_head
 from satcluster.deepcluster.settings import SIGNATURE_KEYS, Settings
+from satcluster.errors import InputError
 
 __all__ = ["Checkpoints", "Progress", "signature"]
 
@@ -61,10 +83,9 @@ class Checkpoints:
         self.features_file = ckpt.features_path(ckpt_dir, features_epoch)
         self.ctx = ctx
 
-    def restore(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, start_epoch: int, epochs: int
-    ) -> Progress:
-        """Resume from the last checkpoint when it belongs to this run; else start over."""
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, s: Settings) -> Progress:
+        """Resume from the last checkpoint when it belongs to this run; else ``start`` afresh."""
+        self.check_resume_path(s.resume)
         path = self.dir / ckpt.LAST
         state = ckpt.load(path) if path.is_file() else None
         reason = self.not_resumable(state) if state is not None else "no checkpoint"
@@ -76,7 +97,7 @@ class Checkpoints:
                 ckpt.remove_stale(self.dir)
                 self.dir.mkdir(parents=True, exist_ok=True)
             distributed.barrier(self.ctx)
-            return Progress(epoch=start_epoch)
+            return self.start(model, optimizer, s)
         if self.ctx.is_main:
             ckpt.remove_temp_files(self.dir)
         head = state["state_dict"]["top_layer.weight"].shape[0]
@@ -100,15 +121,61 @@ class Checkpoints:
             progress.iteration = 0
             progress.partial = {**progress.partial, "loss_sum": 0.0, "loss_count": 0}
         where = f", iteration {progress.iteration}" if progress.iteration else ""
+        not_read = f"; --resume {s.resume} is not read again" if s.resume else ""
         log.info(
-            "resumed from checkpoint %s: %d of %d epochs done%s (epoch %d continues)",
+            "resumed from checkpoint %s: %d of %d epochs done%s (epoch %d continues)%s",
             path,
             progress.epoch,
-            epochs,
+            s.epochs,
             where,
             progress.epoch + 1,
+            not_read,
         )
         return progress
+
+    def start(self, model: nn.Module, optimizer: torch.optim.Optimizer, s: Settings) -> Progress:
+        """A fresh start: from scratch, from --resume's weights, or going on with its training."""
+        if not s.resume:
+            return Progress(epoch=s.start_epoch)
+        state = ckpt.load(s.resume)
+        ckpt.load_weights(model, state, s.resume, s.arch, s.sobel)
+        if not ckpt.is_training_checkpoint(state):
+            log.info(
+                "initialising weights from %s (%s); training starts at epoch %d",
+                s.resume,
+                ckpt.describe(state),
+                s.start_epoch + 1,
+            )
+            return Progress(epoch=s.start_epoch)
+        done = int(state["epoch"])
+        self.check_continuable(s, done)
+        ckpt.load_optimizer(optimizer, state["optimizer"], s.resume)
+        again = " (its interrupted epoch starts again)" if int(state["iteration"]) else ""
+        log.info("resuming training from %s at epoch %d%s", s.resume, done + 1, again)
+        return Progress(epoch=done)
+
+    def check_continuable(self, s: Settings, done: int) -> None:
+        """InputError unless a run continuing after ``done`` epochs can reach its settings."""
+        if done >= s.epochs:
+            raise InputError(
+                f"--resume {s.resume} has {done} epochs done already; set --epochs "
+                f"(deepcluster.epochs) above {done} to train on."
+            )
+        if self.features_epoch < done:
+            raise InputError(
+                f"--resume {s.resume} has {done} epochs done, so the features of epoch "
+                f"{self.features_epoch} cannot be computed; set --features_epoch "
+                f"(deepcluster.features_epoch) to at least {done}."
+            )
+
+    def check_resume_path(self, resume: str | None) -> None:
+        """InputError if --resume is in the run's checkpoints folder: a fresh start empties it."""
+        if resume and Path(resume).resolve().parent == self.dir.resolve():
+            raise InputError(
+                f"--resume {resume} is in this run's checkpoints folder, which a fresh start "
+                "empties: copy it elsewhere and give that path, or drop --resume to let the "
+                "run resume from its own checkpoint."
+            )
 
     def not_resumable(self, state: dict[str, Any]) -> str:
         """Why ``state`` cannot be resumed ('' if it can)."""

@@ -138,7 +138,10 @@ class Settings:
     )
     resume: str | None = setting(
         None,
-        "initial weights: a DeepCluster checkpoint (.pth.tar) or a model.pt",
+        "a checkpoint of this workflow (checkpoints/last.pt) continues its training (weights, "
+        "optimiser, epoch); a DeepCluster checkpoint (.pth.tar), a model.pt or a state dict "
+        "only initialises the weights. This run's own resumable --exp/checkpoints/last.pt "
+        "takes precedence",
         metavar="PATH",
         signature=True,
     )

@@ -87,8 +87,6 @@ class DeepCluster:
             torch.backends.cudnn.benchmark = True
 
         self.model = build_model(s.arch, s.sobel, s.k)
-        if s.resume:
-            ckpt.load_pretrained(self.model, s.resume, s.arch, s.sobel)
         # channels_last: faster convolutions on GPUs (tensor cores) and on CPUs (oneDNN) alike
         self.model.to(ctx.device, memory_format=torch.channels_last)
         backbone = [
@@ -105,9 +103,8 @@ class DeepCluster:
         self.checkpoints = Checkpoints(
             self.ckpt_dir, signature(s, self.n, self.tile_shape), self.features_epoch, ctx
         )
-        self.progress = self.checkpoints.restore(
-            self.model, self.optimizer, s.start_epoch, s.epochs
-        )
+        # this run's last checkpoint, else --resume (weights, or weights + optimiser + epoch)
+        self.progress = self.checkpoints.restore(self.model, self.optimizer, s)
         self.net = distributed.wrap(self.model, ctx)
 
     # --- the loop -------------------------------------------------------------------------------
@@ -168,6 +165,8 @@ class DeepCluster:
         out = np.load(partial, mmap_mode="r+")
         batches = make_batches(np.arange(start, stop), self.per_rank_batch)
         loader = BatchLoader(self.tiles, batches, self.s.workers, pin=self.on_gpu)
+        # every shard from the model that rank 0 saves (BatchNorm statistics included)
+        distributed.broadcast_buffers(self.model, self.ctx)
         self.model.eval()
         with torch.inference_mode(), self._autocast():
             for indices, batch in self._progress_bar(loader, f"features {epoch}"):
@@ -227,7 +226,7 @@ class DeepCluster:
         loader = BatchLoader(self.tiles, batches[start:], s.workers, pin=self.on_gpu)
         loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
         count = 0
-        if start and ctx.is_main:  # resumed: the interrupted part of the epoch counts too
+        if start and ctx.is_main:  # resumed: the interrupted part (of all ranks) counts too
             loss_sum += self.progress.partial.get("loss_sum", 0.0)
             count = int(self.progress.partial.get("loss_count", 0))
         for i, (indices, batch) in enumerate(self._progress_bar(loader, f"epoch {epoch + 1}")):
@@ -249,15 +248,23 @@ class DeepCluster:
             count += len(indices)
             self.progress.global_iteration += 1
             if self.progress.global_iteration % s.checkpoints == 0:
-                partial = clock.snapshot()
-                partial.update(
-                    clustering_loss=clustering.loss,
-                    loss_sum=float(loss_sum),
-                    loss_count=count,
-                )
-                self.progress.iteration, self.progress.partial = iteration + 1, partial
+                self.progress.iteration = iteration + 1
+                self.progress.partial = self._partial_epoch(clustering, clock, loss_sum, count)
                 self.save_checkpoint()
         return distributed.mean_over_ranks(loss_sum, count, ctx)
+
+    def _partial_epoch(
+        self, clustering: Clustering, clock: Clock, loss_sum: torch.Tensor, count: int
+    ) -> dict[str, float]:
+        """The interrupted epoch so far, as a checkpoint keeps it: the loss summed over ranks.
+
+        Only rank 0 adds the saved sums back on resume, so they must hold every
+        rank's batches (the ranks' own sums are not saved anywhere else).
+        """
+        total, total_count = distributed.sum_over_ranks([float(loss_sum), float(count)], self.ctx)
+        partial = clock.snapshot()
+        partial.update(clustering_loss=clustering.loss, loss_sum=total, loss_count=int(total_count))
+        return partial
 
     # --- checkpoints and outputs ----------------------------------------------------------------
     def save_checkpoint(self) -> None:
