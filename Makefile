@@ -11,7 +11,7 @@ SNAKEMAKE := $(BIN)/snakemake
 PY_PATHS := src workflow tests benchmarks tools
 FAST_MARKERS := not slow and not slurm and not browser
 
-.PHONY: install run test test-fast lint format deps wheel figures report benchmarks clean
+.PHONY: install run study test test-fast lint format deps wheel figures report benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES)
+
+# Two demo cities x two scales x two seeds, with the comparisons (config/study_demo.yaml).
+study: $(STAMP)
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/study_demo.yaml
 
 test: $(STAMP)
 	$(BIN)/pytest

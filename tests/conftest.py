@@ -8,9 +8,11 @@ whole workflow once; rerun tests work on copies of it (`completed_run`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
+TINY_STUDY = REPO / "tests" / "configs" / "tiny_study.yaml"  # merged into TINY_CONFIG
 COPIED = ["config", "workflow", "profiles"]
 RUN_TIMEOUT_S = 600
 
@@ -65,7 +68,7 @@ def rule_stages(workflow: Path) -> dict[str, str]:
     return {
         name: smk.stem
         for smk in sorted((workflow / "rules").glob("*.smk"))
-        for name in re.findall(r"^rule (\w+):", smk.read_text(), re.MULTILINE)
+        for name in re.findall(r"^\s*rule (\w+):", smk.read_text(), re.MULTILINE)
     }
 
 
@@ -73,8 +76,8 @@ def rule_scripts(workflow: Path) -> dict[str, Path]:
     """Rule name -> the script file it runs (rules with `script:` only)."""
     scripts = {}
     for smk in sorted((workflow / "rules").glob("*.smk")):
-        for block in re.split(r"^(?=rule \w+:)", smk.read_text(), flags=re.MULTILINE):
-            name = re.match(r"rule (\w+):", block)
+        for block in re.split(r"^(?=\s*rule \w+:)", smk.read_text(), flags=re.MULTILINE):
+            name = re.match(r"\s*rule (\w+):", block)
             script = re.search(r"^\s+script:\s*\n\s+\"([^\"]+)\"", block, re.MULTILINE)
             if name and script:
                 scripts[name.group(1)] = (smk.parent / script.group(1)).resolve()
@@ -127,11 +130,7 @@ class WorkflowDir:
 
         SIGINT, not SIGTERM, on timeout: Snakemake then cancels its jobs and stops.
         """
-        config_args = [f"--configfile={configfile}"] if configfile else []  # one value, not nargs+
-        command = [
-            shutil.which("timeout") or "timeout", "-s", "INT", "-k", "60", str(timeout_s),
-            sys.executable, "-m", "snakemake", "--cores", cores, *config_args, *args,
-        ]  # fmt: skip
+        command = self.command(*args, cores=cores, configfile=configfile, timeout_s=timeout_s)
         result = subprocess.run(
             command, cwd=self.path, env=env, capture_output=True, text=True, check=False
         )
@@ -141,6 +140,35 @@ class WorkflowDir:
                 f"{result.stdout[-3000:]}\n{result.stderr[-8000:]}"
             )
         return result
+
+    def command(
+        self,
+        *args: str,
+        cores: str = "2",
+        configfile: str | None = "tiny.yaml",
+        timeout_s: int = RUN_TIMEOUT_S,
+    ) -> list[str]:
+        """The command line of `snakemake()` (under `timeout`), to run it some other way."""
+        config_args = [f"--configfile={configfile}"] if configfile else []  # one value, not nargs+
+        return [
+            shutil.which("timeout") or "timeout", "-s", "INT", "-k", "60", str(timeout_s),
+            sys.executable, "-m", "snakemake", "--cores", cores, *config_args, *args,
+        ]  # fmt: skip
+
+    def start(self, *args: str, output: Path, **kwargs) -> subprocess.Popen:
+        """Start the command of `snakemake(*args)` without waiting, stdout and stderr to output.
+
+        In a session of its own: its process group holds Snakemake and every job it starts,
+        so `kill_group` stops them all at once, as a node failure would.
+        """
+        with open(output, "w") as stream:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(
+                self.command(*args, **kwargs),
+                cwd=self.path,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def planned_jobs(self, *args: str) -> Counter:
         """Rule -> count of the jobs a run would execute now (dry run), `all` left out."""
@@ -157,6 +185,13 @@ class WorkflowDir:
             for p in sorted(root.rglob("*"))
             if p.is_file()
         }
+
+
+def kill_group(process: subprocess.Popen) -> int:
+    """SIGKILL a process started by `WorkflowDir.start` and everything in its group; its status."""
+    with contextlib.suppress(ProcessLookupError):  # the group already ended
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
 
 
 def new_workflow_dir(dest: Path, overrides: dict | None = None) -> WorkflowDir:
@@ -190,6 +225,30 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     start = time.monotonic()
     result = workdir.snakemake()
     return TinyRun(workdir, time.monotonic() - start, result.stderr)
+
+
+def tiny_study_overrides() -> dict:
+    """The study keys merged into the tiny config: two cities, two scales, two seeds."""
+    return yaml.safe_load(TINY_STUDY.read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_study_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    """The tiny study run once to the end (`snakemake --cores 2`), shared by tests."""
+    workdir = new_workflow_dir(
+        tmp_path_factory.mktemp("tiny_study") / "clone", tiny_study_overrides()
+    )
+    start = time.monotonic()
+    result = workdir.snakemake()
+    return TinyRun(workdir, time.monotonic() - start, result.stderr)
+
+
+@pytest.fixture
+def completed_study(tiny_study_run: TinyRun, tmp_path: Path) -> WorkflowDir:
+    """A private copy of the completed tiny study (results, logs, .snakemake, mtimes kept)."""
+    dest = tmp_path / "clone"
+    shutil.copytree(tiny_study_run.workdir.path, dest, symlinks=True)
+    return WorkflowDir(dest)
 
 
 @pytest.fixture

@@ -19,12 +19,17 @@ from rasterio.warp import transform_bounds
 
 from satcluster import demo
 from satcluster.demo.imagery import scene_specs
-from satcluster.demo.layout import make_frame
+from satcluster.demo.layout import CityFrame, make_frame, normalise_shares
+from satcluster.demo.place import city_origin
 from satcluster.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE_M = 384
 WEST, SOUTH = 808960.0, 617472.0
+# The second demo city of a study: Dakar, in UTM zone 28N (longitudes -18..-12), with no
+# light vegetation (3) and mostly dark dense vegetation (7).
+DAKAR_CRS = "EPSG:32628"
+DAKAR_SHARES = [0.08, 0.12, 0.2, 0.0, 0.08, 0.07, 0.1, 0.35]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +45,17 @@ def truth(city) -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def buildings_utm(city) -> gpd.GeoDataFrame:
     return gpd.read_file(city.buildings).to_crs("EPSG:32630")
+
+
+@pytest.fixture(scope="module")
+def dakar(tmp_path_factory) -> demo.DemoCity:
+    return demo.generate_demo_city(
+        tmp_path_factory.mktemp("dakar") / "demo",
+        seed=8,
+        size_m=SIZE_M,
+        crs=DAKAR_CRS,
+        phenotype_shares=DAKAR_SHARES,
+    )
 
 
 def _read(path: Path) -> tuple[np.ndarray, dict]:
@@ -355,3 +371,87 @@ def test_scenes_overlap_and_cover_the_city_width(n_scenes):
     for left, right in zip(specs, specs[1:], strict=False):
         assert right.window.col_off < left.window.col_off + left.window.width
     assert {s.convention for s in specs} == {"nodata0", "mask"}
+
+
+# --- per-city settings: crs and phenotype_shares -------------------------------------------
+
+
+def test_defaults_keep_the_accra_city():
+    """The default city is where it always was, with the paper's shares (the workflow's
+    results are compared byte for byte, so the defaults must not move it)."""
+    assert make_frame(SIZE_M, 0.5) == CityFrame(WEST, SOUTH, SIZE_M, 0.5, "EPSG:32630")
+    assert city_origin("EPSG:32630") == (WEST, SOUTH)
+    assert normalise_shares(None) is demo.PHENOTYPE_SHARES
+    assert demo.PHENOTYPE_SHARES.sum() == pytest.approx(1.0)
+
+
+def test_other_utm_zone_city_is_drawn_in_that_zone(dakar):
+    west, south = city_origin(DAKAR_CRS)
+    box = shapely.box(west, south, west + SIZE_M, south + SIZE_M)
+    for path in [*dakar.imagery, dakar.truth, dakar.landsat_red, dakar.landsat_qa]:
+        if path.suffix == ".gpkg":
+            assert gpd.read_file(path).crs.to_epsg() == 32628
+            continue
+        with rasterio.open(path) as src:
+            assert src.crs.to_epsg() == 32628, path.name
+            assert shapely.box(*src.bounds).intersection(box).area > 0.3 * SIZE_M**2
+    # The lon/lat products fall in zone 28N and, reprojected, on the imagery footprint.
+    buildings = gpd.read_file(dakar.buildings)
+    assert buildings.crs.to_epsg() == 4326
+    lon_min, _, lon_max, _ = buildings.total_bounds
+    assert lon_min > -18 and lon_max < -12
+    assert len(buildings) > 20
+    assert box.buffer(1.0).contains(shapely.box(*buildings.to_crs(DAKAR_CRS).total_bounds))
+    root = ET.parse(dakar.roads).getroot()
+    lonlat = np.array([[float(n.get("lon")), float(n.get("lat"))] for n in root.iter("node")])
+    assert (lonlat[:, 0] > -18).all() and (lonlat[:, 0] < -12).all()
+    nodes = gpd.GeoSeries(gpd.points_from_xy(*lonlat.T), crs=4326).to_crs(DAKAR_CRS)
+    assert nodes.within(box.buffer(1.0)).all()
+    with rasterio.open(dakar.population) as src:
+        assert src.crs.to_epsg() == 4326
+        assert src.bounds.left > -18 and src.bounds.right < -12
+        covered = transform_bounds(src.crs, DAKAR_CRS, *src.bounds)
+    assert shapely.box(*covered).contains(box)
+
+
+def test_phenotype_shares_set_the_truth_mix(dakar):
+    truth = gpd.read_file(dakar.truth)
+    shares = truth.area.groupby(truth.phenotype).sum() / truth.area.sum()
+    assert 3 not in shares.index  # a zero share: absent
+    assert shares.idxmax() == 7 and shares[7] > 0.25  # the dominant share: the largest area
+    assert set(shares.index) == {0, 1, 2, 4, 5, 6, 7}
+    # Water is still the southern coast.
+    west, south = city_origin(DAKAR_CRS)
+    assert truth[truth.phenotype == 6].centroid.y.max() < south + 0.5 * SIZE_M
+
+
+def test_shares_without_land_or_buildings_still_make_a_city():
+    """Every quota met and no land phenotype with a share: the rest becomes water."""
+    layout = demo.build_city(seed=7, size_m=256, phenotype_shares=[0, 0, 0, 0, 0, 0, 1, 0])
+    assert set(layout.districts.phenotype) == {6}
+    assert len(layout.buildings) == 0
+
+
+def test_other_utm_zones_keep_the_place_relative_to_the_zone():
+    assert city_origin("EPSG:32629") == (WEST, SOUTH)  # zone 29N: -12..-6 deg
+    lon, lat = transform_bounds("EPSG:32629", "EPSG:4326", WEST, SOUTH, WEST + 1, SOUTH + 1)[:2]
+    assert -12 < lon < -6 and lat == pytest.approx(5.58, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"crs": "EPSG:4326"}, "`crs`"),
+        ({"crs": "not a crs"}, "`crs`"),
+        ({"phenotype_shares": [0.125] * 7}, "demo.phenotype_shares"),
+        ({"phenotype_shares": [0.2, -0.1, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1]}, "demo.phenotype_shares"),
+        ({"phenotype_shares": [0] * 8}, "demo.phenotype_shares"),
+        ({"phenotype_shares": ["a"] * 8}, "demo.phenotype_shares"),
+    ],
+)
+def test_bad_crs_or_shares_name_the_setting(tmp_path, kwargs, key):
+    with pytest.raises(InputError, match=re.escape(key)):
+        demo.generate_demo_city(tmp_path / "demo", size_m=256, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InputError, match=re.escape(key)):
+        demo.build_city(size_m=256, **kwargs)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, WorkflowDir, job_resources
+from conftest import REPO, WorkflowDir, job_resources, tiny_study_overrides
 
 TRAINING_RULE = "train_deepcluster"
 
@@ -90,6 +90,24 @@ def test_training_job_gets_config_gpus_on_one_node(
     assert "tasks" not in training and "tasks_per_gpu" not in training
     assert int(training["runtime"]) >= 24 * 60  # a day at paper scale
     assert int(training["mem_mb"]) >= 32000
+
+
+def test_a_study_submits_one_gpu_job_per_scale_and_seed(
+    workflow_dir: WorkflowDir, no_slurm_env
+):
+    """Two seeds x two scales: four training jobs, each its GPUs on one node, side by side."""
+    study = tiny_study_overrides()
+    workflow_dir.update_config({**study, "deepcluster": {**study["deepcluster"], "gpus": 2}})
+    result = workflow_dir.snakemake("-n", "--profile", "slurm", cores="all", env=no_slurm_env)
+    training = job_resources(result.stdout + result.stderr)[TRAINING_RULE]
+    n_models = len(study["tiles"]["size_px"]) * len(study["deepcluster"]["seeds"])
+    assert len(training) == n_models
+    assert all(job["gpu"] == "2" and job["nodes"] == "1" for job in training)
+    # no training job waits for another: each needs only its scale's pooled tiles
+    dot = workflow_dir.snakemake("--rulegraph", cores="1").stdout
+    names = dict(re.findall(r'^\s*(\d+)\[label = "(\w+)"', dot, flags=re.M))
+    edges = [(names[a], names[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M)]
+    assert {a for a, b in edges if b == TRAINING_RULE} == {"pool_tiles"}
 
 
 def test_profile_set_resources_name_existing_rules(workflow_dir: WorkflowDir):

@@ -152,3 +152,52 @@ def test_real_rerun_after_new_k_keeps_training_and_covariates(completed_run: Wor
     frame = gpd.read_parquet(completed_run.path / "results/cluster_shapefile.parquet")
     assert {"label_k2", "label_k3", "label_k4"} <= set(frame.columns)
     assert completed_run.planned_jobs() == Counter()
+
+
+# --- a study: cities x scales x seeds ---------------------------------------------------------
+def test_study_nothing_to_do_after_a_complete_run(completed_study: WorkflowDir):
+    assert completed_study.planned_jobs() == Counter()
+
+
+def test_study_new_seed_trains_that_seed_only(completed_study: WorkflowDir):
+    config = completed_study.read_config()
+    seeds, scales = config["deepcluster"]["seeds"], config["tiles"]["size_px"]
+    completed_study.update_config({"deepcluster": {"seeds": [*seeds, 33]}})
+    jobs = completed_study.planned_jobs()
+    # one new model per scale; the reference seed's maps and every city's tiles untouched
+    assert jobs["train_deepcluster"] == jobs["cluster_tiles"] == len(scales)
+    assert jobs["label_cities"] == len(scales) and jobs["compare_clusterings"] == 1
+    assert not stages(completed_study, jobs) & {"demo", "tiles", "covariates", "assemble"}
+    assert "split_city" not in jobs and "plot_cluster_map" not in jobs
+
+
+def test_study_new_scale_runs_that_scale_only(completed_study: WorkflowDir):
+    config = completed_study.read_config()
+    seeds, scales = config["deepcluster"]["seeds"], config["tiles"]["size_px"]
+    cities = config["cities"]
+    completed_study.update_config({"tiles": {"size_px": [*scales, 2 * scales[-1]]}})
+    jobs = completed_study.planned_jobs()
+    assert "demo_city" not in jobs and "road_lines" not in jobs
+    assert jobs["gather_tiles"] == len(cities) and jobs["pool_tiles"] == 1
+    assert jobs["train_deepcluster"] == len(seeds) and jobs["cluster_tiles"] == len(seeds)
+    assert jobs["assemble_geojson"] == jobs["split_city"] == len(cities)
+    assert jobs["plot_cluster_map"] == len(cities)
+
+
+def test_study_new_city_tiles_that_city_only_and_retrains_the_pooled_models(
+    completed_study: WorkflowDir,
+):
+    config = completed_study.read_config()
+    seeds, scales = config["deepcluster"]["seeds"], config["tiles"]["size_px"]
+    completed_study.update_config({"cities": {"kumasi": {"demo": {"seed": 9, "size_m": 256}}}})
+    jobs = completed_study.planned_jobs()
+    assert jobs["demo_city"] == 1 and jobs["road_lines"] == 1
+    assert jobs["gather_tiles"] == len(scales)  # the new city's, at every scale
+    assert jobs["train_deepcluster"] == len(scales) * len(seeds)  # pooled: every model
+
+
+def test_study_figure_setting_redraws_figures_only(completed_study: WorkflowDir):
+    completed_study.update_config({"figures": {"dpi": 60}})
+    jobs = completed_study.planned_jobs()
+    assert jobs and stages(completed_study, jobs) <= {"figures", "comparison"}
+    assert all(rule.startswith("plot_") for rule in jobs)

@@ -1,7 +1,9 @@
-"""Scripts' logging: to the rule's log file, one clear line for a user error, timings."""
+"""Scripts' logging: to the rule's log file, one clear line for a user error or an output the
+machine refuses, timings."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import subprocess
 import sys
@@ -107,3 +109,49 @@ def test_timed_logs_the_duration(caplog, monkeypatch):
     with caplog.at_level(logging.INFO, logger="satcluster.test"), timed(log, "tiling"):
         pass
     assert [r.getMessage() for r in caplog.records] == ["tiling took 2.50 s"]
+
+
+# --- the machine's problems: outputs that cannot be written ---------------------------------
+
+
+def test_an_output_the_machine_refuses_is_one_log_line(tmp_path):
+    """A write into a folder that is a file (works as root): one line, no traceback."""
+    log_path = tmp_path / "rule.log"
+    (tmp_path / "results").write_text("a file where the folder should be")
+    target = tmp_path / "results" / "labels.parquet"
+    result = _run_script(
+        tmp_path,
+        f"""
+        from satcluster.io import atomic_path
+        from satcluster.runlog import setup_logging, user_errors_exit
+
+        log = setup_logging({str(log_path)!r})
+        with user_errors_exit(log), atomic_path({str(target)!r}) as tmp:
+            tmp.write_text("never")
+        """,
+    )
+    assert result.returncode == 1
+    text = log_path.read_text()
+    assert "Traceback" not in text and "Traceback" not in result.stderr
+    errors = [line for line in text.splitlines() if "ERROR" in line]
+    assert len(errors) == 1
+    assert f"satcluster: error: cannot write {target}: " in errors[0]
+    assert errors[0].endswith(
+        "check that the folder is writable and the disk is not full (or over quota), then rerun."
+    )
+
+
+def test_disk_full_outside_atomic_path_is_one_message(caplog):
+    with pytest.raises(SystemExit) as exit_info, user_errors_exit():
+        raise OSError(errno.ENOSPC, "No space left on device", "results/report.zip")
+    assert exit_info.value.code == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "satcluster: error: cannot access results/report.zip: No space left on device; check "
+        "the permissions of the file and its folder, and that the disk is not full (or over "
+        "quota), then rerun."
+    ]
+
+
+def test_other_os_errors_keep_their_traceback():
+    with pytest.raises(FileNotFoundError), user_errors_exit():
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "results/x")

@@ -10,7 +10,35 @@ import yaml
 
 from satcluster.errors import InputError
 
-__all__ = ["validate_config"]
+__all__ = ["check_unique_keys", "validate_config"]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with a key twice (PyYAML keeps the last)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise InputError(
+                f"config: the key {key!r} appears twice in one mapping (lines "
+                f"{seen[key] + 1} and {key_node.start_mark.line + 1} of "
+                f"{key_node.start_mark.name}); YAML would silently keep the last: give "
+                "each entry (e.g. each city) its own name."
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def check_unique_keys(path: str | Path) -> None:
+    """InputError naming the key and lines when a config file repeats a key in a mapping."""
+    with open(path) as f:
+        yaml.load(f, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -74,7 +102,11 @@ def _check_consistency(config: dict) -> None:
             f"config: `deepcluster.features_epoch` ({dc['features_epoch']}) is after the last "
             f"epoch (`deepcluster.epochs` = {dc['epochs']}); lower it or train longer."
         )
-    if not config["demo"]["enabled"] and not config["inputs"]["imagery"]:
+    if (
+        not config.get("cities")
+        and not config["demo"]["enabled"]
+        and not config["inputs"]["imagery"]
+    ):
         raise InputError(
             "config: `inputs.imagery` is empty and the demo city is disabled; list your GeoTIFFs "
             "(paths or globs) under `inputs.imagery`, or set `demo.enabled: true`."

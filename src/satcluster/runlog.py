@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from satcluster.errors import InputError
+from satcluster.io import WRITE_ERRNOS, describe_os_error
 
 __all__ = ["LOG_FORMAT", "setup_logging", "timed", "user_errors_exit"]
 
@@ -38,14 +39,28 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
 
 @contextlib.contextmanager
 def user_errors_exit(logger: logging.Logger | None = None) -> Iterator[None]:
-    """Turn an InputError into one clear message and exit status 1 (no traceback)."""
+    """Turn a user's or the machine's problem into one clear message and exit status 1.
+
+    An InputError (bad input or config; an output the machine refused, OutputWriteError),
+    or an OSError whose errno says permissions or space (EACCES, EROFS, ENOSPC, EDQUOT...)
+    raised outside ``atomic_path``: one line in the log and on stderr, no traceback.
+    Everything else is a bug and keeps its traceback.
+    """
     try:
         yield
     except InputError as err:
-        message = f"satcluster: error: {err}"
-        (logger or logging.getLogger("satcluster")).error(message)
-        print(message, file=sys.__stderr__, flush=True)
-        sys.exit(1)
+        _exit_with(str(err), logger)
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        _exit_with(describe_os_error(err), logger)
+
+
+def _exit_with(text: str, logger: logging.Logger | None) -> None:
+    message = f"satcluster: error: {text}"
+    (logger or logging.getLogger("satcluster")).error(message)
+    print(message, file=sys.__stderr__, flush=True)
+    sys.exit(1)
 
 
 @contextlib.contextmanager

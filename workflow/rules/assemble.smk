@@ -1,29 +1,29 @@
-# Assembly: one GeoJSON feature per tile (clusters, cluster name, covariates) in config crs.
+# Assembly: one GeoJSON feature per tile (clusters, cluster name, covariates) in the city's crs.
 # Only the active covariate sources are inputs; a source that is not configured is omitted.
 
 
 rule assemble_geojson:
     input:
         index=rules.gather_tiles.output.index,
-        labels=rules.cluster_tiles.output.labels,
-        covariates=covariate_tables(),
+        labels=CITY_LABELS,
+        covariates=covariate_tables,
     output:
         geojson=report(
-            f"{RESULTS}/cluster_shapefile.geojson",
+            f"{CITY_DIR}/cluster_shapefile.geojson",
             caption="../report/cluster_shapefile.rst",
             category="Clusters",
         ),
-        parquet=f"{RESULTS}/cluster_shapefile.parquet",
-        names=f"{RESULTS}/clusters/suggested_names.yaml",
+        parquet=f"{CITY_DIR}/cluster_shapefile.parquet",
+        names=f"{CITY_DIR}/clusters/suggested_names.yaml",
     log:
-        f"{LOGS}/assemble/assemble_geojson.log",
+        f"{CITY_LOGS}/assemble/assemble_geojson.log",
     conda:
         CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=60,
     params:
-        crs=config["crs"],
+        crs=city_crs,
         final_k=FINAL_K,
         names=config["clusters"]["names"],
     script:

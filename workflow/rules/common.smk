@@ -3,19 +3,24 @@
 # Rules refer to upstream files as rules.<rule>.output.<name>; the input functions
 # below (defined before any rule) do so inside their bodies, which run after parsing.
 import glob
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 import satcluster
-from satcluster.config import validate_config
-from satcluster.demo import DEMO_FILE_NAMES, demo_city_paths
+from satcluster.config import check_unique_keys, validate_config
+from satcluster.deepcluster.options import result_settings
+from satcluster.demo import demo_city_paths
 from satcluster.errors import InputError
+from satcluster.study import SINGLE_CITY, City, study_plan
 
 # Every workflow file is found relative to this file, never to the working directory or the
 # main Snakefile: used as a module (issue 14), the main Snakefile is the user's.
 CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 try:
+    for _configfile in workflow.configfiles:  # YAML keeps the last of two equal keys
+        check_unique_keys(_configfile)
     validate_config(config, CONFIG_SCHEMA)
 except InputError as err:
     raise WorkflowError(str(err)) from None
@@ -27,7 +32,6 @@ config["satcluster_version"] = satcluster.__version__
 # The conda environment file of every rule, used with `--software-deployment-method conda`
 # (relative to the rule files).
 CONDA_ENV = "../envs/satcluster.yaml"
-DEMO = config["demo"]["enabled"]
 DEMO_DIR = "resources/demo"
 RESULTS = "results"
 LOGS = "logs"
@@ -36,41 +40,124 @@ FINAL_K = config["clusters"]["final_k"]
 CHUNKS = list(range(config["covariates"]["chunks"]))
 COVARIATE_SOURCES = ["buildings", "roads", "population", "ndvi"]
 
-# The demo city's files, written by rules/demo.smk in the real products' formats; their
+# --- study: cities x scales (tiling, covariates, maps), scales x seeds (training) ----------
+# One city, one scale and one seed is no study: then no path has a wildcard and results/
+# holds what it always held. A study puts each city and scale under
+# results/<city>/<scale>px/ and each model under results/pooled/<scale>px/seed<seed>/.
+try:
+    STUDY = study_plan(config)
+except InputError as err:
+    raise WorkflowError(str(err)) from None
+IS_STUDY = STUDY.is_study
+CITIES = list(STUDY.cities)
+SCALES = STUDY.scales
+SEEDS = STUDY.seeds
+REFERENCE_SEED = STUDY.reference_seed
+
+if IS_STUDY:
+    CITY_DIR = f"{RESULTS}/{{city}}/{{scale}}px"  # one city at one scale
+    CITY_LOGS = f"{LOGS}/{{city}}/{{scale}}px"
+    CITY_ROOT = f"{RESULTS}/{{city}}"  # one city, every scale (its parsed roads)
+    CITY_ROOT_LOGS = f"{LOGS}/{{city}}"
+    MODEL_DIR = (
+        f"{RESULTS}/pooled/{{scale}}px/seed{{seed}}"  # one model: all cities pooled
+    )
+    MODEL_LOGS = f"{LOGS}/pooled/{{scale}}px/seed{{seed}}"
+    POOLED_DIR = f"{RESULTS}/pooled/{{scale}}px"
+    DEMO_CITY_DIR = f"{DEMO_DIR}/{{city}}"
+else:
+    CITY_DIR = CITY_ROOT = MODEL_DIR = RESULTS
+    CITY_LOGS = CITY_ROOT_LOGS = MODEL_LOGS = LOGS
+    DEMO_CITY_DIR = DEMO_DIR
+
+
+wildcard_constraints:
+    city="|".join(re.escape(name) for name in CITIES),
+    scale=r"\d+",
+    seed=r"-?\d+",
+
+
+def city_of(wildcards) -> City:
+    """The city of a job (the only one outside a study)."""
+    return STUDY.cities[wildcards.city if IS_STUDY else SINGLE_CITY]
+
+
+def scale_of(wildcards) -> int:
+    """The tile side in px of a job."""
+    return int(wildcards.scale) if IS_STUDY else SCALES[0]
+
+
+def seed_of(wildcards) -> int:
+    """The DeepCluster seed of a training job."""
+    return int(wildcards.seed) if IS_STUDY else SEEDS[0]
+
+
+def city_crs(wildcards) -> str:
+    return city_of(wildcards).crs
+
+
+def fixed(pattern: str, **values) -> str:
+    """``pattern`` with some wildcards set, the others left for the job to fill in."""
+    (path,) = expand(pattern, **values, allow_missing=True)
+    return path
+
+
+def reference_model(pattern: str) -> str:
+    """A model output of the reference seed, for the per-city maps and figures."""
+    return fixed(pattern, seed=REFERENCE_SEED) if IS_STUDY else pattern
+
+
+def every_city_and_scale(pattern: str) -> list:
+    """``pattern`` for every city and scale of the study (the one otherwise)."""
+    if not IS_STUDY:
+        return [pattern]
+    return expand(pattern, city=CITIES, scale=SCALES)
+
+
+# The demo cities' files, written by rules/demo.smk in the real products' formats; their
 # names are those of satcluster.demo (DEMO_FILE_NAMES), the one table of them.
-_DEMO_CITY = demo_city_paths(DEMO_DIR, config["demo"]["n_scenes"])
-DEMO_SCENES = {path.stem: str(path) for path in _DEMO_CITY.imagery}
-DEMO_FILES = {key: str(getattr(_DEMO_CITY, key)) for key in DEMO_FILE_NAMES}
+N_DEMO_SCENES = config["demo"]["n_scenes"]
+DEMO_OUTPUTS = demo_city_paths(DEMO_CITY_DIR, N_DEMO_SCENES)
 
 
-def _real_file(key: str) -> str:
-    """Path under config `inputs` (dotted key); stop with a clear message if missing."""
-    value = config["inputs"]
+def _demo_city_files(name: str):
+    return demo_city_paths(DEMO_CITY_DIR.format(city=name), N_DEMO_SCENES)
+
+
+def _real_file(city: City, key: str) -> str:
+    """Path under the city's `inputs` (dotted key); stop with a clear message if missing."""
+    prefix = f"cities.{city.name}.inputs" if IS_STUDY and config["cities"] else "inputs"
+    value = city.inputs
     for part in key.split("."):
         value = value[part]
     if value is None:
         raise WorkflowError(
-            f"config: `inputs.{key}` is not set; give the path to your file "
-            "(see config/accra.yaml) or set `demo.enabled: true`."
+            f"config: `{prefix}.{key}` is not set; give the path to your file "
+            "(see config/accra.yaml) or use the demo city."
         )
     if not Path(value).is_file():
         raise WorkflowError(
-            f"config: `inputs.{key}` points to {value}, which does not exist; fix the path."
+            f"config: `{prefix}.{key}` points to {value}, which does not exist; fix the path."
         )
     return value
 
 
-def scene_paths() -> dict:
-    """Imagery scene name -> GeoTIFF path, in priority order (earlier wins overlaps)."""
-    if DEMO:
-        return dict(DEMO_SCENES)
+def scene_paths(city: City) -> dict:
+    """Imagery scene name -> GeoTIFF path of one city, in priority order (earlier wins)."""
+    if city.is_demo:
+        return {path.stem: str(path) for path in _demo_city_files(city.name).imagery}
+    key = (
+        f"cities.{city.name}.inputs.imagery"
+        if IS_STUDY and config["cities"]
+        else "inputs.imagery"
+    )
     scenes = {}
-    for pattern in config["inputs"]["imagery"]:
+    for pattern in city.inputs["imagery"]:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         matches = [m for m in matches if Path(m).is_file()]
         if not matches:
             raise WorkflowError(
-                f"config: `inputs.imagery` entry {pattern!r} matches no file; fix the path or glob."
+                f"config: `{key}` entry {pattern!r} matches no file; fix the path or glob."
             )
         for path in matches:
             name = Path(path).stem
@@ -80,29 +167,50 @@ def scene_paths() -> dict:
     return scenes
 
 
-SCENES = scene_paths()
+SCENES = {name: scene_paths(city) for name, city in STUDY.cities.items()}
+SCENE_NAMES = sorted({scene for scenes in SCENES.values() for scene in scenes})
+
+
+def city_scenes(wildcards) -> list:
+    """The imagery scene names of a job's city, in priority order."""
+    return list(SCENES[city_of(wildcards).name])
 
 
 def scene_path(wildcards) -> str:
-    """The GeoTIFF of imagery scene `{scene}`."""
-    return SCENES[wildcards.scene]
+    """The GeoTIFF of imagery scene `{scene}` of the job's city."""
+    return SCENES[city_of(wildcards).name][wildcards.scene]
 
 
-def source_path(name: str) -> str:
+def source_path(wildcards, name: str) -> str:
     """Input file of one covariate source or Landsat band: the demo's or the user's."""
-    if DEMO:
-        return DEMO_FILES[name]
-    return _real_file(name.replace("landsat_", "landsat."))
+    city = city_of(wildcards)
+    if city.is_demo:
+        return str(getattr(_demo_city_files(city.name), name))
+    return _real_file(city, name.replace("landsat_", "landsat."))
+
+
+def demo_setting(name: str):
+    """A job's demo city setting (seed, size_m, phenotype_shares, ...), for params."""
+    return lambda wildcards: city_of(wildcards).demo[name]
 
 
 def all_outputs() -> list:
-    """Final targets of the workflow: the GeoJSON, the figures and the map."""
-    return [
-        rules.assemble_geojson.output.geojson,
+    """Final targets: per city (and scale) the GeoJSON, figures and map; a study's comparisons."""
+    targets = [
+        *every_city_and_scale(rules.assemble_geojson.output.geojson),
         *figure_outputs(),
-        f"{RESULTS}/map.html",
-        *(rules.evaluate_phenotypes.output if DEMO else []),
+        *every_city_and_scale(rules.plot_web_map.output.html),
+        *demo_evaluations(),
     ]
+    return targets + (comparison_outputs() if IS_STUDY else [])
+
+
+def demo_evaluations() -> list:
+    """Phenotype agreement of every demo city (and scale): they have a planted truth."""
+    pattern = rules.evaluate_phenotypes.output[0]
+    if not IS_STUDY:
+        return [pattern] if STUDY.demo_cities else []
+    return expand(pattern, city=STUDY.demo_cities, scale=SCALES)
 
 
 # --- figures stage -----------------------------------------------------------
@@ -122,45 +230,55 @@ DEMO_FIGURE_NAMES = ["phenotype_contingency"]  # needs the demo city's planted t
 
 
 def figure_report(name: str, ext: str, figure: str, subcategory: str):
-    """`results/figures/{name}.{ext}` marked for the report, captioned by report/{name}.rst."""
+    """`<city dir>/figures/{name}.{ext}` marked for the report, captioned by report/{name}.rst."""
     return report(
-        f"{RESULTS}/figures/{name}.{ext}",
+        f"{CITY_DIR}/figures/{name}.{ext}",
         caption=f"../report/{name}.rst",
-        category="Figures",
+        category="{city}, {scale} px" if IS_STUDY else "Figures",
         subcategory=subcategory,
         labels={"figure": figure, "format": ext.upper()},
     )
 
 
-def figure_outputs() -> list:
-    """Every figure file, PNG and PDF (the map is listed apart: results/map.html).
-
-    Covariate figures need at least one configured covariate source; the phenotype
-    figure needs the demo city's truth.
-    """
+def city_figure_names(city: City) -> list:
+    """The figures of one city: covariate figures need a covariate source, the phenotype
+    figure the demo's planted truth."""
     names = [
         name
         for name in FIGURE_NAMES
-        if ACTIVE_SOURCES or name not in COVARIATE_FIGURE_NAMES
+        if active_sources(city) or name not in COVARIATE_FIGURE_NAMES
     ]
-    names += DEMO_FIGURE_NAMES if DEMO else []
-    return [
-        f"{RESULTS}/figures/{name}.{ext}" for name in names for ext in ("png", "pdf")
-    ]
+    return names + (DEMO_FIGURE_NAMES if city.is_demo else [])
+
+
+def figure_outputs() -> list:
+    """Every figure file of every city (and scale), PNG and PDF (maps are listed apart)."""
+    outputs = []
+    for city in STUDY.cities.values():
+        files = [
+            f"{CITY_DIR}/figures/{name}.{ext}"
+            for name in city_figure_names(city)
+            for ext in ("png", "pdf")
+        ]
+        outputs += expand(files, city=city.name, scale=SCALES) if IS_STUDY else files
+    return outputs
 
 
 # --- covariates stage ----------------------------------------------------------
-def _source_configured(source: str) -> bool:
-    if DEMO:
-        return True
-    inputs = config["inputs"]
-    if source == "ndvi":
-        return all(inputs["landsat"][band] for band in ("red", "nir", "qa"))
-    return inputs[source] is not None
+def active_sources(city: City) -> list:
+    """The covariate sources with input files (the others are absent from the GeoJSON)."""
+    if city.is_demo:
+        return list(COVARIATE_SOURCES)
+    inputs = city.inputs
+    configured = {
+        "buildings": inputs["buildings"] is not None,
+        "roads": inputs["roads"] is not None,
+        "population": inputs["population"] is not None,
+        "ndvi": all(inputs["landsat"][band] for band in ("red", "nir", "qa")),
+    }
+    return [source for source in COVARIATE_SOURCES if configured[source]]
 
 
-# Sources without input files are skipped (their columns are absent from the GeoJSON).
-ACTIVE_SOURCES = [s for s in COVARIATE_SOURCES if _source_configured(s)]
 # The rule (rules/covariates.smk) that measures one chunk of tiles, per source.
 CHUNK_RULES = {
     "buildings": "building_covariates",
@@ -173,29 +291,91 @@ CHUNK_RULES = {
 def covariate_chunks(wildcards) -> list:
     """The chunk tables of covariate source `{source}`, gathered into one table."""
     chunk_rule = getattr(rules, CHUNK_RULES[wildcards.source])
-    return expand(chunk_rule.output.table, chunk=CHUNKS)
+    return expand(chunk_rule.output.table, chunk=CHUNKS, **dict(wildcards.items()))
 
 
-def covariate_tables() -> list:
-    """The gathered table of every active covariate source (after rules/covariates.smk)."""
-    return expand(rules.gather_covariates.output.table, source=ACTIVE_SOURCES)
+def covariate_tables(wildcards) -> list:
+    """The gathered table of every active covariate source of the job's city."""
+    return expand(
+        rules.gather_covariates.output.table,
+        source=active_sources(city_of(wildcards)),
+        **dict(wildcards.items()),
+    )
 
 
 def buildings_file(wildcards) -> str:
-    """The building footprints file: the demo's or config `inputs.buildings`."""
-    return source_path("buildings")
+    """The building footprints file: the demo's or the city's `inputs.buildings`."""
+    return source_path(wildcards, "buildings")
 
 
 def roads_file(wildcards) -> str:
-    """The OpenStreetMap roads file: the demo's or config `inputs.roads`."""
-    return source_path("roads")
+    """The OpenStreetMap roads file: the demo's or the city's `inputs.roads`."""
+    return source_path(wildcards, "roads")
 
 
 def population_file(wildcards) -> str:
-    """The WorldPop population file: the demo's or config `inputs.population`."""
-    return source_path("population")
+    """The WorldPop population file: the demo's or the city's `inputs.population`."""
+    return source_path(wildcards, "population")
 
 
 def landsat_files(wildcards) -> dict:
-    """Band (red, nir, qa) -> Landsat file: the demo's or config `inputs.landsat`."""
-    return {band: source_path(f"landsat_{band}") for band in ("red", "nir", "qa")}
+    """Band (red, nir, qa) -> Landsat file: the demo's or the city's `inputs.landsat`."""
+    return {
+        band: source_path(wildcards, f"landsat_{band}") for band in ("red", "nir", "qa")
+    }
+
+
+# --- deepcluster stage ---------------------------------------------------------------
+def training_settings(wildcards) -> dict:
+    """The deepcluster.* settings that can change the result, with the job's seed."""
+    return {**result_settings(config["deepcluster"]), "seed": seed_of(wildcards)}
+
+
+# --- study stage -------------------------------------------------------------------
+COMPARISON = f"{RESULTS}/comparison"
+
+
+def comparison_report(name: str, ext: str, figure: str, caption: str):
+    """`results/comparison/figures/{name}.{ext}` for the report, captioned by report/{caption}.rst."""
+    return report(
+        f"{COMPARISON}/figures/{name}.{ext}",
+        caption=f"../report/{caption}.rst",
+        category="Comparison",
+        labels={"figure": figure, "format": ext.upper()},
+    )
+
+
+def pooled_city_tiles(wildcards) -> list:
+    """Every city's tiles.npy at the job's scale, in the order of `cities:`."""
+    return expand(rules.gather_tiles.output.tiles, city=CITIES, scale=wildcards.scale)
+
+
+def comparison_outputs() -> list:
+    """The comparison tables and figures of a study."""
+    outputs = list(rules.compare_clusterings.output)
+    outputs += expand(rules.plot_city_shares.output, scale=SCALES)
+    if len(SEEDS) > 1:
+        outputs += list(rules.plot_seed_agreement.output)
+    if len(SCALES) > 1:
+        outputs += expand(rules.plot_scale_sankey.output, city=CITIES)
+    return outputs
+
+
+# --- a run killed by SIGKILL (node failure, OOM killer, power loss) ---------------------
+# Snakemake leaves its lock (.snakemake/locks) behind and refuses the next run until
+# `snakemake --unlock`. Each run records which process holds its lock files (onstart:
+# Snakemake has written them by then); a lock is released here, at parse time, only when
+# every process of the run that holds it is gone (satcluster.stale_lock explains why that
+# is safe), so rerunning the same command resumes the run.
+from snakemake.logging import logger as _logger
+
+from satcluster.stale_lock import record_lock_owner, release_stale_lock
+
+_released = release_stale_lock()
+if _released is not None:
+    _logger.warning(_released)
+
+
+onstart:
+    # The lock files Snakemake wrote for this run (none with --nolock).
+    record_lock_owner(getattr(workflow.persistence, "_lockfile", {}).values())

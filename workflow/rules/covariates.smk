@@ -7,9 +7,9 @@ rule building_covariates:
         index=rules.gather_tiles.output.index,
         buildings=buildings_file,
     output:
-        table=temp(f"{RESULTS}/covariates/chunks/buildings_{{chunk}}.parquet"),
+        table=temp(f"{CITY_DIR}/covariates/chunks/buildings_{{chunk}}.parquet"),
     log:
-        f"{LOGS}/covariates/buildings_{{chunk}}.log",
+        f"{CITY_LOGS}/covariates/buildings_{{chunk}}.log",
     conda:
         CONDA_ENV
     resources:
@@ -17,7 +17,7 @@ rule building_covariates:
         runtime=120,
     params:
         n_chunks=len(CHUNKS),
-        crs=config["crs"],
+        crs=city_crs,
         min_confidence=config["covariates"]["buildings_min_confidence"],
     script:
         "../scripts/building_covariates.py"
@@ -27,16 +27,16 @@ rule road_lines:
     input:
         roads_file,
     output:
-        lines=f"{RESULTS}/covariates/road_lines.parquet",
+        lines=f"{CITY_ROOT}/covariates/road_lines.parquet",
     log:
-        f"{LOGS}/covariates/road_lines.log",
+        f"{CITY_ROOT_LOGS}/covariates/road_lines.log",
     conda:
         CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=60,
     params:
-        crs=config["crs"],
+        crs=city_crs,
     script:
         "../scripts/road_lines.py"
 
@@ -46,9 +46,9 @@ rule road_covariates:
         index=rules.gather_tiles.output.index,
         roads=rules.road_lines.output.lines,
     output:
-        table=temp(f"{RESULTS}/covariates/chunks/roads_{{chunk}}.parquet"),
+        table=temp(f"{CITY_DIR}/covariates/chunks/roads_{{chunk}}.parquet"),
     log:
-        f"{LOGS}/covariates/roads_{{chunk}}.log",
+        f"{CITY_LOGS}/covariates/roads_{{chunk}}.log",
     conda:
         CONDA_ENV
     resources:
@@ -56,7 +56,7 @@ rule road_covariates:
         runtime=120,
     params:
         n_chunks=len(CHUNKS),
-        crs=config["crs"],
+        crs=city_crs,
         major_classes=config["covariates"]["major_road_classes"],
     script:
         "../scripts/road_covariates.py"
@@ -67,9 +67,9 @@ rule population_covariates:
         index=rules.gather_tiles.output.index,
         population=population_file,
     output:
-        table=temp(f"{RESULTS}/covariates/chunks/population_{{chunk}}.parquet"),
+        table=temp(f"{CITY_DIR}/covariates/chunks/population_{{chunk}}.parquet"),
     log:
-        f"{LOGS}/covariates/population_{{chunk}}.log",
+        f"{CITY_LOGS}/covariates/population_{{chunk}}.log",
     conda:
         CONDA_ENV
     resources:
@@ -86,9 +86,9 @@ rule ndvi_covariates:
         unpack(landsat_files),
         index=rules.gather_tiles.output.index,
     output:
-        table=temp(f"{RESULTS}/covariates/chunks/ndvi_{{chunk}}.parquet"),
+        table=temp(f"{CITY_DIR}/covariates/chunks/ndvi_{{chunk}}.parquet"),
     log:
-        f"{LOGS}/covariates/ndvi_{{chunk}}.log",
+        f"{CITY_LOGS}/covariates/ndvi_{{chunk}}.log",
     conda:
         CONDA_ENV
     resources:
@@ -104,9 +104,9 @@ rule gather_covariates:
     input:
         covariate_chunks,
     output:
-        table=f"{RESULTS}/covariates/{{source}}.parquet",
+        table=f"{CITY_DIR}/covariates/{{source}}.parquet",
     log:
-        f"{LOGS}/covariates/gather_{{source}}.log",
+        f"{CITY_LOGS}/covariates/gather_{{source}}.log",
     wildcard_constraints:
         source="|".join(COVARIATE_SOURCES),
     conda:

@@ -5,19 +5,23 @@
 # Only deepcluster.* settings are params: changing clusters, covariates or figures never retrains;
 # nor do deepcluster.workers and .checkpoints (how the job runs, not what it writes: the script
 # reads them from the config).
-from satcluster.deepcluster.options import result_settings
+# In a study: one job per scale and seed, on the pooled tiles of every city of that scale.
 
 
 rule train_deepcluster:
     input:
-        tiles=rules.gather_tiles.output.tiles,
+        tiles=(
+            rules.pool_tiles.output.tiles
+            if IS_STUDY
+            else rules.gather_tiles.output.tiles
+        ),
     output:
-        model=f"{RESULTS}/deepcluster/model.pt",
-        training_log=f"{RESULTS}/deepcluster/training_log.csv",
-        assignments=f"{RESULTS}/deepcluster/assignments.parquet",
-        features=f"{RESULTS}/deepcluster/features.npy",
+        model=f"{MODEL_DIR}/deepcluster/model.pt",
+        training_log=f"{MODEL_DIR}/deepcluster/training_log.csv",
+        assignments=f"{MODEL_DIR}/deepcluster/assignments.parquet",
+        features=f"{MODEL_DIR}/deepcluster/features.npy",
     log:
-        f"{LOGS}/deepcluster/train_deepcluster.log",
+        f"{MODEL_LOGS}/deepcluster/train_deepcluster.log",
     conda:
         CONDA_ENV
     threads: 16
@@ -30,6 +34,6 @@ rule train_deepcluster:
         runtime=4320,
     params:
         # every deepcluster.* setting that can change the result (deepcluster/settings.py)
-        settings=result_settings(config["deepcluster"]),
+        settings=training_settings,
     script:
         "../scripts/train_deepcluster.py"

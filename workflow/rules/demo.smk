@@ -1,28 +1,31 @@
-# Stage: demo. The synthetic city near Accra, written under resources/demo/ in the real
-# products' formats; only needed when `demo.enabled` (otherwise inputs come from config).
+# Stage: demo. The synthetic demo city (near Accra unless its crs says otherwise), written
+# under resources/demo/ (resources/demo/<city>/ in a study) in the real products' formats;
+# only needed for demo cities (otherwise inputs come from config).
 
 
 rule demo_city:
     output:
-        imagery=list(DEMO_SCENES.values()),
-        buildings=DEMO_FILES["buildings"],
-        roads=DEMO_FILES["roads"],
-        population=DEMO_FILES["population"],
-        landsat_red=DEMO_FILES["landsat_red"],
-        landsat_nir=DEMO_FILES["landsat_nir"],
-        landsat_qa=DEMO_FILES["landsat_qa"],
-        truth=DEMO_FILES["truth"],
+        imagery=[str(path) for path in DEMO_OUTPUTS.imagery],
+        buildings=str(DEMO_OUTPUTS.buildings),
+        roads=str(DEMO_OUTPUTS.roads),
+        population=str(DEMO_OUTPUTS.population),
+        landsat_red=str(DEMO_OUTPUTS.landsat_red),
+        landsat_nir=str(DEMO_OUTPUTS.landsat_nir),
+        landsat_qa=str(DEMO_OUTPUTS.landsat_qa),
+        truth=str(DEMO_OUTPUTS.truth),
     log:
-        f"{LOGS}/demo/demo_city.log",
+        f"{CITY_ROOT_LOGS}/demo/demo_city.log",
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=30,
     params:
-        seed=config["demo"]["seed"],
-        size_m=config["demo"]["size_m"],
-        resolution_m=config["demo"]["resolution_m"],
-        n_scenes=config["demo"]["n_scenes"],
+        seed=demo_setting("seed"),
+        size_m=demo_setting("size_m"),
+        resolution_m=demo_setting("resolution_m"),
+        n_scenes=demo_setting("n_scenes"),
+        phenotype_shares=demo_setting("phenotype_shares"),
+        crs=city_crs,
     script:
         "../scripts/demo_city.py"

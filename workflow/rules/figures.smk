@@ -21,7 +21,7 @@ rule plot_cluster_map:
         png=figure_report("cluster_map", "png", "cluster map", "Clusters"),
         pdf=figure_report("cluster_map", "pdf", "cluster map", "Clusters"),
     log:
-        f"{LOGS}/figures/plot_cluster_map.log",
+        f"{CITY_LOGS}/figures/plot_cluster_map.log",
     conda:
         CONDA_ENV
     resources:
@@ -43,7 +43,7 @@ rule plot_example_tiles:
         png=figure_report("example_tiles", "png", "example tiles", "Clusters"),
         pdf=figure_report("example_tiles", "pdf", "example tiles", "Clusters"),
     log:
-        f"{LOGS}/figures/plot_example_tiles.log",
+        f"{CITY_LOGS}/figures/plot_example_tiles.log",
     conda:
         CONDA_ENV
     resources:
@@ -65,7 +65,7 @@ rule plot_cluster_shares:
         png=figure_report("cluster_shares", "png", "cluster shares", "Clusters"),
         pdf=figure_report("cluster_shares", "pdf", "cluster shares", "Clusters"),
     log:
-        f"{LOGS}/figures/plot_cluster_shares.log",
+        f"{CITY_LOGS}/figures/plot_cluster_shares.log",
     conda:
         CONDA_ENV
     resources:
@@ -90,7 +90,7 @@ rule plot_cluster_sankey:
             "cluster_sankey", "pdf", "Sankey diagram across k", "Clusters"
         ),
     log:
-        f"{LOGS}/figures/plot_cluster_sankey.log",
+        f"{CITY_LOGS}/figures/plot_cluster_sankey.log",
     conda:
         CONDA_ENV
     resources:
@@ -112,7 +112,7 @@ rule plot_covariate_radar:
         png=figure_report("covariate_radar", "png", "radar charts", "Covariates"),
         pdf=figure_report("covariate_radar", "pdf", "radar charts", "Covariates"),
     log:
-        f"{LOGS}/figures/plot_covariate_radar.log",
+        f"{CITY_LOGS}/figures/plot_covariate_radar.log",
     conda:
         CONDA_ENV
     resources:
@@ -137,7 +137,7 @@ rule plot_covariate_distributions:
             "covariate_distributions", "pdf", "covariate distributions", "Covariates"
         ),
     log:
-        f"{LOGS}/figures/plot_covariate_distributions.log",
+        f"{CITY_LOGS}/figures/plot_covariate_distributions.log",
     conda:
         CONDA_ENV
     resources:
@@ -154,12 +154,12 @@ rule plot_covariate_distributions:
 rule plot_embedding_pca:
     input:
         table=CLUSTER_TABLE,
-        embedding=rules.cluster_tiles.output.embedding,
+        embedding=CITY_EMBEDDING,
     output:
         png=figure_report("embedding_pca", "png", "PC1/PC2 scatter", "Embedding"),
         pdf=figure_report("embedding_pca", "pdf", "PC1/PC2 scatter", "Embedding"),
     log:
-        f"{LOGS}/figures/plot_embedding_pca.log",
+        f"{CITY_LOGS}/figures/plot_embedding_pca.log",
     conda:
         CONDA_ENV
     resources:
@@ -176,7 +176,7 @@ rule plot_embedding_pca:
 rule plot_centroid_distances:
     input:
         table=CLUSTER_TABLE,
-        embedding=rules.cluster_tiles.output.embedding,
+        embedding=CITY_EMBEDDING,
     output:
         png=figure_report(
             "centroid_distances", "png", "centroid distances", "Embedding"
@@ -185,7 +185,7 @@ rule plot_centroid_distances:
             "centroid_distances", "pdf", "centroid distances", "Embedding"
         ),
     log:
-        f"{LOGS}/figures/plot_centroid_distances.log",
+        f"{CITY_LOGS}/figures/plot_centroid_distances.log",
     conda:
         CONDA_ENV
     resources:
@@ -201,12 +201,12 @@ rule plot_centroid_distances:
 
 rule plot_training_curves:
     input:
-        training_log=rules.train_deepcluster.output.training_log,
+        training_log=reference_model(rules.train_deepcluster.output.training_log),
     output:
         png=figure_report("training_curves", "png", "DeepCluster training", "Training"),
         pdf=figure_report("training_curves", "pdf", "DeepCluster training", "Training"),
     log:
-        f"{LOGS}/figures/plot_training_curves.log",
+        f"{CITY_LOGS}/figures/plot_training_curves.log",
     conda:
         CONDA_ENV
     resources:
@@ -236,7 +236,7 @@ rule plot_phenotype_contingency:
             "Evaluation (demo)",
         ),
     log:
-        f"{LOGS}/figures/plot_phenotype_contingency.log",
+        f"{CITY_LOGS}/figures/plot_phenotype_contingency.log",
     conda:
         CONDA_ENV
     resources:
@@ -257,14 +257,14 @@ rule plot_web_map:
         tiles=rules.gather_tiles.output.tiles,
     output:
         html=report(
-            f"{RESULTS}/map.html",
+            f"{CITY_DIR}/map.html",
             caption="../report/web_map.rst",
             category="Figures",
             subcategory="Interactive map",
             labels={"figure": "interactive map", "format": "HTML"},
         ),
     log:
-        f"{LOGS}/figures/plot_web_map.log",
+        f"{CITY_LOGS}/figures/plot_web_map.log",
     conda:
         CONDA_ENV
     resources:
@@ -285,4 +285,4 @@ rule plot_web_map:
 rule figures:
     input:
         figure_outputs(),
-        rules.plot_web_map.output.html,
+        every_city_and_scale(rules.plot_web_map.output.html),

@@ -1,19 +1,19 @@
 # Tiling: one job per imagery scene onto the global grid, then one gather that keeps one
 # tile per grid cell. Per-scene outputs are kept (not temp): adding or changing a scene
 # re-tiles that scene only, and reordering scenes reruns the gather only.
-import re
+# In a study this runs per city and scale; pool_tiles then joins the cities of a scale.
 
 
 rule tile_scene:
     input:
         scene=scene_path,
     output:
-        npy=f"{RESULTS}/tiles/scenes/{{scene}}.npy",
-        index=f"{RESULTS}/tiles/scenes/{{scene}}.parquet",
+        npy=f"{CITY_DIR}/tiles/scenes/{{scene}}.npy",
+        index=f"{CITY_DIR}/tiles/scenes/{{scene}}.parquet",
     log:
-        f"{LOGS}/tiles/tile_scene_{{scene}}.log",
+        f"{CITY_LOGS}/tiles/tile_scene_{{scene}}.log",
     wildcard_constraints:
-        scene="|".join(re.escape(name) for name in SCENES),
+        scene="|".join(re.escape(name) for name in SCENE_NAMES),
     conda:
         CONDA_ENV
     threads: 2  # one reads (GDAL decompression) while the other cuts and writes tiles
@@ -21,8 +21,8 @@ rule tile_scene:
         mem_mb=4000,
         runtime=120,
     params:
-        crs=config["crs"],
-        size_px=config["tiles"]["size_px"],
+        crs=city_crs,
+        size_px=scale_of,
         resolution_m=config["tiles"]["resolution_m"],
         max_nodata_fraction=config["tiles"]["max_nodata_fraction"],
         uint16_percentiles=config["tiles"]["uint16_percentiles"],
@@ -33,19 +33,45 @@ rule tile_scene:
 
 rule gather_tiles:
     input:
-        npy=expand(rules.tile_scene.output.npy, scene=SCENES),
-        index=expand(rules.tile_scene.output.index, scene=SCENES),
+        npy=lambda w: expand(
+            rules.tile_scene.output.npy, scene=city_scenes(w), **dict(w.items())
+        ),
+        index=lambda w: expand(
+            rules.tile_scene.output.index, scene=city_scenes(w), **dict(w.items())
+        ),
     output:
-        tiles=f"{RESULTS}/tiles/tiles.npy",
-        index=f"{RESULTS}/tiles/index.parquet",
+        tiles=f"{CITY_DIR}/tiles/tiles.npy",
+        index=f"{CITY_DIR}/tiles/index.parquet",
     log:
-        f"{LOGS}/tiles/gather_tiles.log",
+        f"{CITY_LOGS}/tiles/gather_tiles.log",
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=60,
     params:
-        scenes=list(SCENES),
+        scenes=city_scenes,
     script:
         "../scripts/gather_tiles.py"
+
+
+if IS_STUDY:
+
+    # One model per scale learns from every city: their tiles, one after the other.
+    rule pool_tiles:
+        input:
+            tiles=pooled_city_tiles,
+        output:
+            tiles=f"{POOLED_DIR}/tiles.npy",
+            index=f"{POOLED_DIR}/index.parquet",
+        log:
+            f"{LOGS}/pooled/{{scale}}px/pool_tiles.log",
+        conda:
+            CONDA_ENV
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        params:
+            cities=CITIES,
+        script:
+            "../scripts/pool_tiles.py"

@@ -1,4 +1,4 @@
-"""Snakemake adapter: generate the synthetic demo city under resources/demo/."""
+"""Snakemake adapter: generate a synthetic demo city under resources/demo/ (/<city>/ in a study)."""
 
 from pathlib import Path
 
@@ -20,5 +20,7 @@ with user_errors_exit(log):
             size_m=snakemake.params.size_m,
             resolution_m=snakemake.params.resolution_m,
             n_scenes=n_scenes,
+            crs=snakemake.params.crs,
+            phenotype_shares=snakemake.params.phenotype_shares,
         )
     log.info("wrote %d files under %s", len(city.files()), out_dir)

@@ -25,6 +25,7 @@ from satcluster.errors import InputError
 
 __all__ = [
     "RESULT_KEYS",
+    "STUDY_KEYS",
     "WORKFLOW_KEYS",
     "add_arguments",
     "argv_from_settings",
@@ -46,6 +47,8 @@ _HINTS = {**typing.get_type_hints(Settings), **typing.get_type_hints(RunOptions)
 _BY_NAME = {f.name: f for f in option_fields()}
 # The config keys deepcluster.* (and params of the train_deepcluster rule), in field order.
 WORKFLOW_KEYS = [f.name for f in option_fields() if f.metadata.get("workflow", True)]
+# deepcluster.* config keys of a study, not of one training run (satcluster.study reads them).
+STUDY_KEYS = ["seeds"]
 # Those that can change what training writes: the rule's params (a change retrains).
 RESULT_KEYS = [key for key in WORKFLOW_KEYS if _BY_NAME[key].metadata.get("rerun", True)]
 
@@ -100,11 +103,12 @@ def workflow_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     ----------
     config : ``config["deepcluster"]``, validated against the schema (defaults filled in).
 
-    Returns a plain dict with every key of ``WORKFLOW_KEYS`` (in that order).
+    Returns a plain dict with every key of ``WORKFLOW_KEYS`` (in that order); the
+    study's keys (``STUDY_KEYS``) are left out.
     Raises InputError on a missing or unknown key.
     """
     missing = [key for key in WORKFLOW_KEYS if key not in config]
-    unknown = [key for key in config if key not in WORKFLOW_KEYS]
+    unknown = [key for key in config if key not in WORKFLOW_KEYS + STUDY_KEYS]
     if missing or unknown:
         problems = [f"deepcluster.{key} is missing" for key in missing]
         problems += [f"deepcluster.{key} is not a setting" for key in unknown]

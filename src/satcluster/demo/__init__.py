@@ -4,7 +4,8 @@
 districts (water along the southern coast, dense districts in the centre, vegetation
 on the outskirts) and writes, consistently with each other:
 
-- ``imagery/scene_{i}.tif``: overlapping RGB uint8 GeoTIFFs, EPSG:32630. Even scenes
+- ``imagery/scene_{i}.tif``: overlapping RGB uint8 GeoTIFFs in the city's ``crs``
+  (EPSG:32630 by default). Even scenes
   mark nodata with the value 0, odd scenes with an internal mask band; the north-west
   and north-east corners of the city are covered by no scene.
 - ``buildings.gpkg``: footprints, EPSG:4326 (columns area_in_meters, confidence).
@@ -16,9 +17,22 @@ on the outskirts) and writes, consistently with each other:
 - ``population_ppp.tif``: WorldPop-style people per pixel, float32, EPSG:4326,
   3 arc-second pixels on the 3 arc-second grid, nodata -99999 over water.
 - ``landsat/LC08_..._SR_B4.TIF``, ``_SR_B5.TIF``, ``_QA_PIXEL.TIF``: Landsat 8
-  Collection 2 Level-2, uint16, 30 m, EPSG:32630; one cloud (bright, flagged cloud
+  Collection 2 Level-2, uint16, 30 m, in ``crs``; one cloud (bright, flagged cloud
   with dilated cloud around it) and its shadow flagged in QA_PIXEL.
-- ``truth.gpkg``: the district polygons (phenotype, phenotype_name), EPSG:32630.
+- ``truth.gpkg``: the district polygons (phenotype, phenotype_name), in ``crs``.
+
+Two optional settings make cities that differ (a study compares several):
+
+- ``crs``: a projected CRS in metres, EPSG:32630 (UTM 30N, Accra) by default. The city
+  is placed in it by place.city_origin: Accra's corner for EPSG:32630, Dakar for
+  EPSG:32628, the same easting/northing (the same place relative to the zone) in another
+  UTM zone. The lon/lat products are converted from it.
+- ``phenotype_shares``: the target area share of each phenotype (PHENOTYPE_NAMES order),
+  PHENOTYPE_SHARES (the paper's Accra map) by default; 0 leaves one out.
+
+The file names are those of DEMO_FILE_NAMES whatever the CRS: the Landsat names keep
+Accra's path/row 193/056 even for a city elsewhere, because the workflow names files
+from that one table (the scenes are synthetic; nothing reads the path/row).
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +55,9 @@ from satcluster.demo.layout import (
     CityLayout,
     build_layout,
     make_frame,
+    normalise_shares,
 )
+from satcluster.demo.place import DEFAULT_CRS, city_origin, demo_crs
 from satcluster.demo.products import (
     write_buildings,
     write_landsat,
@@ -52,6 +69,7 @@ from satcluster.errors import InputError
 from satcluster.runlog import timed
 
 __all__ = [
+    "DEFAULT_CRS",
     "DEMO_FILE_NAMES",
     "LANDSAT_PREFIX",
     "PHENOTYPE_NAMES",
@@ -60,6 +78,7 @@ __all__ = [
     "CityLayout",
     "DemoCity",
     "build_city",
+    "city_origin",
     "demo_city_paths",
     "generate_demo_city",
     "scene_names",
@@ -71,6 +90,7 @@ log = logging.getLogger("satcluster.demo")
 LANDSAT_PREFIX = "landsat/LC08_L2SP_193056_20200101_20200109_02_T1"
 # The one table of the demo products' file names, relative to the output directory:
 # workflow/rules/common.smk builds DEMO_FILES and the demo scenes from `demo_city_paths`.
+# The same for every `crs`: path/row 193/056 (Accra) is kept for a city elsewhere too.
 DEMO_FILE_NAMES = {
     "buildings": "buildings.gpkg",
     "roads": "roads.osm",
@@ -114,12 +134,24 @@ def demo_city_paths(out_dir: str | os.PathLike, n_scenes: int = 2) -> DemoCity:
     )
 
 
-def build_city(seed: int = 7, size_m: float = 1536, resolution_m: float = 0.5) -> CityLayout:
+def build_city(
+    seed: int = 7,
+    size_m: float = 1536,
+    resolution_m: float = 0.5,
+    crs: str = DEFAULT_CRS,
+    phenotype_shares: Sequence[float] | None = None,
+) -> CityLayout:
     """The vector layout (districts, roads, buildings) of the city for ``seed``.
 
-    ``size_m`` is the city's side in metres, ``resolution_m`` the imagery pixel in metres.
+    ``size_m`` is the city's side in metres, ``resolution_m`` the imagery pixel in metres,
+    ``crs`` the projected CRS in metres the city is drawn in (placed by
+    place.city_origin), ``phenotype_shares`` the target area share of each phenotype
+    (normalised; None: PHENOTYPE_SHARES). Raises InputError naming the setting when one
+    is invalid.
     """
-    return build_layout(make_frame(size_m, resolution_m), np.random.default_rng([seed, 1]))
+    frame = make_frame(size_m, resolution_m, crs)
+    shares = normalise_shares(phenotype_shares)
+    return build_layout(frame, np.random.default_rng([seed, 1]), shares)
 
 
 def generate_demo_city(
@@ -128,22 +160,31 @@ def generate_demo_city(
     size_m: float = 1536,
     resolution_m: float = 0.5,
     n_scenes: int = 2,
+    crs: str = DEFAULT_CRS,
+    phenotype_shares: Sequence[float] | None = None,
 ) -> DemoCity:
-    """Write every demo product under ``out_dir`` (same seed, same files).
+    """Write every demo product under ``out_dir`` (same settings, same files).
 
     ``size_m``: side of the square city in metres; ``resolution_m``: imagery pixel size in
-    metres; ``n_scenes``: overlapping imagery scenes, 2 or more. Returns the paths written.
+    metres; ``n_scenes``: overlapping imagery scenes, 2 or more; ``crs``: projected CRS in
+    metres of the imagery, truth and Landsat (the lon/lat products are converted from it);
+    ``phenotype_shares``: target area share of each of the 8 phenotypes (None: the
+    paper's). With the defaults the files are the same bytes as before these settings
+    existed (GeoPackages apart from their write timestamp). Returns the paths written.
 
     Files are generated in a temporary directory beside ``out_dir`` and moved into
     place only when all of them are written, so a failure leaves no partial output.
     """
     if n_scenes < 2:
         raise InputError(f"config: `demo.n_scenes` is {n_scenes}; use 2 or more.")
+    # Check the settings before any directory is made; build_city applies them.
+    demo_crs(crs)
+    normalise_shares(phenotype_shares)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
     try:
-        staged = _write_all(tmp_dir, seed, size_m, resolution_m, n_scenes)
+        staged = _write_all(tmp_dir, seed, size_m, resolution_m, n_scenes, crs, phenotype_shares)
         final = demo_city_paths(out_dir, n_scenes)
         for src, dst in zip(staged.files(), final.files(), strict=True):
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -154,17 +195,24 @@ def generate_demo_city(
 
 
 def _write_all(
-    out_dir: Path, seed: int, size_m: float, resolution_m: float, n_scenes: int
+    out_dir: Path,
+    seed: int,
+    size_m: float,
+    resolution_m: float,
+    n_scenes: int,
+    crs: str,
+    phenotype_shares: Sequence[float] | None,
 ) -> DemoCity:
     paths = demo_city_paths(out_dir, n_scenes)
     for path in paths.files():
         path.parent.mkdir(parents=True, exist_ok=True)
     with timed(log, "layout"):
-        layout = build_city(seed, size_m, resolution_m)
+        layout = build_city(seed, size_m, resolution_m, crs, phenotype_shares)
     log.info(
-        "demo city %.0f m at %.2f m/px: %d districts, %d roads, %d buildings",
+        "demo city %.0f m at %.2f m/px in %s: %d districts, %d roads, %d buildings",
         layout.frame.size_m,
         resolution_m,
+        layout.frame.crs,
         len(layout.districts),
         len(layout.roads),
         len(layout.buildings),

@@ -1,7 +1,8 @@
 """Render the demo city's RGB scenes, strip by strip (memory bounded by one strip).
 
 Every pixel's colour is a function of its position in the city, so overlapping
-scenes show the same ground (each scene with its own slight radiometric gain).
+scenes show the same ground (each scene with its own slight radiometric gain). Scenes are
+in the city's CRS (``frame.crs``, EPSG:32630 by default).
 """
 
 from __future__ import annotations
@@ -268,7 +269,7 @@ def _write_scene(painter: _Painter, spec: SceneSpec, path: Path) -> None:
         "count": 3,
         "width": int(spec.window.width),
         "height": int(spec.window.height),
-        "crs": "EPSG:32630",
+        "crs": frame.crs,
         "transform": from_origin(frame.west + spec.window.col_off * res, frame.north, res, res),
         "tiled": True,
         "blockxsize": BLOCK,

@@ -1,12 +1,15 @@
-"""The demo city's vector layout: districts, roads, railway and buildings, in EPSG:32630.
+"""The demo city's vector layout: districts, roads, railway and buildings.
 
-Everything else (imagery, population, Landsat, OSM) is drawn from this one layout, so
-that the products agree with each other.
+Everything is in the frame's CRS (``crs``, EPSG:32630 by default; see place.py for
+where the city lies in it). Everything else (imagery, population, Landsat, OSM) is drawn
+from this one layout, so that the products agree with each other.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -15,6 +18,7 @@ import shapely
 from affine import Affine
 from rasterio.transform import from_origin
 
+from satcluster.demo.place import DEFAULT_CRS, city_origin, demo_crs
 from satcluster.errors import InputError
 
 __all__ = [
@@ -27,18 +31,14 @@ __all__ = [
     "build_layout",
     "district_layout",
     "make_frame",
+    "normalise_shares",
     "place_buildings",
     "rectangles",
     "road_network",
     "road_polygons",
 ]
 
-CRS = "EPSG:32630"
-# South-west corner of the city: east of Accra's centre, in WGS 84 / UTM 30N. Multiples of
-# 1024 m, so that the tiler's origin-anchored grid (tiles of 16, 32, 64, ... m)
-# starts exactly on the city's edge and no edge row is lost to partial coverage.
-ORIGIN_EASTING = 808960.0
-ORIGIN_NORTHING = 617472.0
+CRS = DEFAULT_CRS  # the default CRS; a city's own is its frame's (CityFrame.crs)
 MIN_SIZE_M = 256.0
 
 PHENOTYPE_NAMES = {
@@ -72,12 +72,13 @@ TARGET_DISTRICT_M = 200.0
 
 @dataclass(frozen=True)
 class CityFrame:
-    """The square city and its imagery pixel grid (north-up, EPSG:32630)."""
+    """The square city and its imagery pixel grid (north-up, in ``crs``)."""
 
     west: float
     south: float
     size_m: float
     resolution_m: float
+    crs: str = DEFAULT_CRS  # projected, metres (place.demo_crs)
 
     @property
     def width_px(self) -> int:
@@ -102,7 +103,7 @@ class CityFrame:
 
 @dataclass
 class CityLayout:
-    """Districts, roads (with railway) and buildings of one demo city, EPSG:32630."""
+    """Districts, roads (with railway) and buildings of one demo city, in ``frame.crs``."""
 
     frame: CityFrame
     districts: gpd.GeoDataFrame  # phenotype, phenotype_name, angle_deg, geometry
@@ -114,11 +115,12 @@ class CityLayout:
         return _water(self.districts)
 
 
-def make_frame(size_m: float, resolution_m: float) -> CityFrame:
-    """The city frame: side ``size_m`` and pixel ``resolution_m``, both in metres.
+def make_frame(size_m: float, resolution_m: float, crs: str = DEFAULT_CRS) -> CityFrame:
+    """The city frame: side ``size_m`` and pixel ``resolution_m``, both in metres, in ``crs``.
 
-    Raises InputError when the city cannot hold eight districts or the pixel is not in
-    (0, 4] m.
+    The city's corner in ``crs`` is place.city_origin's. Raises InputError when the city
+    cannot hold eight districts, the pixel is not in (0, 4] m or ``crs`` is not projected
+    in metres.
     """
     if size_m < MIN_SIZE_M:
         raise InputError(
@@ -129,13 +131,41 @@ def make_frame(size_m: float, resolution_m: float) -> CityFrame:
         raise InputError(
             f"config: `demo.resolution_m` is {resolution_m}; use a value in (0, 4] metres."
         )
+    crs = demo_crs(crs)
+    west, south = city_origin(crs)
     width = int(round(size_m / resolution_m))
-    return CityFrame(ORIGIN_EASTING, ORIGIN_NORTHING, width * resolution_m, resolution_m)
+    return CityFrame(west, south, width * resolution_m, resolution_m, crs)
 
 
-def build_layout(frame: CityFrame, rng: np.random.Generator) -> CityLayout:
-    """Districts, then roads, then buildings that avoid the roads."""
-    districts = district_layout(frame, rng)
+def normalise_shares(shares: Sequence[float] | None = None) -> np.ndarray:
+    """Target area share of each phenotype (PHENOTYPE_NAMES order), summing to 1.
+
+    None gives PHENOTYPE_SHARES (unchanged, so the default city stays bit-identical).
+    A zero share leaves that phenotype out. Raises InputError naming
+    `demo.phenotype_shares` unless there are 8 non-negative numbers with a positive sum.
+    """
+    if shares is None:
+        return PHENOTYPE_SHARES
+    values = list(shares) if isinstance(shares, Sequence | np.ndarray) else None
+    numeric = values is not None and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    )
+    if not numeric or len(values) != len(PHENOTYPE_NAMES) or min(values) < 0 or sum(values) <= 0:
+        raise InputError(
+            f"config: `demo.phenotype_shares` is {shares!r}; give {len(PHENOTYPE_NAMES)} "
+            "non-negative numbers with a positive sum, the area share of each phenotype in "
+            "order (" + ", ".join(PHENOTYPE_NAMES.values()) + "); 0 leaves one out."
+        )
+    array = np.asarray(values, dtype=np.float64)
+    return array / array.sum()
+
+
+def build_layout(
+    frame: CityFrame, rng: np.random.Generator, shares: np.ndarray = PHENOTYPE_SHARES
+) -> CityLayout:
+    """Districts (phenotype area ``shares``, normalised), then roads, then buildings that
+    avoid the roads."""
+    districts = district_layout(frame, rng, shares)
     roads = road_network(frame, districts, rng)
     buildings = place_buildings(districts, roads, rng)
     return CityLayout(frame, districts, roads, buildings)
@@ -148,8 +178,11 @@ def _cells_per_side(frame: CityFrame) -> int:
     return max(7, math.ceil(frame.size_m / TARGET_DISTRICT_M))
 
 
-def district_layout(frame: CityFrame, rng: np.random.Generator) -> gpd.GeoDataFrame:
-    """Voronoi districts from a jittered grid of seeds, phenotypes assigned by area quota.
+def district_layout(
+    frame: CityFrame, rng: np.random.Generator, shares: np.ndarray = PHENOTYPE_SHARES
+) -> gpd.GeoDataFrame:
+    """Voronoi districts from a jittered grid of seeds, phenotypes assigned by area quota
+    (``shares``: normalised area share per phenotype).
 
     Water takes the southern (coastal) cells; land phenotypes go from the centre
     outwards (dense, then sparse, then vegetated), so districts look like a city.
@@ -165,7 +198,7 @@ def district_layout(frame: CityFrame, rng: np.random.Generator) -> gpd.GeoDataFr
     )
     polygons = shapely.intersection(shapely.get_parts(cells), city)
     areas = shapely.area(polygons)
-    phenotype = _assign_phenotypes(frame, sx, sy, areas, cell, rng)
+    phenotype = _assign_phenotypes(frame, sx, sy, areas, cell, rng, shares)
     angle = _district_angles(phenotype, rng)
     return gpd.GeoDataFrame(
         {
@@ -175,7 +208,7 @@ def district_layout(frame: CityFrame, rng: np.random.Generator) -> gpd.GeoDataFr
             "angle_deg": angle,
         },
         geometry=polygons,
-        crs=CRS,
+        crs=frame.crs,
     )
 
 
@@ -186,9 +219,10 @@ def _assign_phenotypes(
     areas: np.ndarray,
     cell: float,
     rng: np.random.Generator,
+    shares: np.ndarray,
 ) -> np.ndarray:
-    targets = PHENOTYPE_SHARES * areas.sum()
-    assigned = np.zeros(len(PHENOTYPE_SHARES))
+    targets = shares * areas.sum()
+    assigned = np.zeros(len(shares))
     phenotype = np.full(len(areas), -1)
     # Coast along the south: the lowest seeds become water until the quota is met.
     for i in np.argsort(sy + rng.normal(0, 0.3 * cell, len(sy))):
@@ -213,7 +247,11 @@ def _next_phenotype(targets: np.ndarray, assigned: np.ndarray, area: float) -> i
         room = [p for p in tier if assigned[p] + area / 2 <= targets[p]]
         if room:
             return max(room, key=lambda p: (targets[p] - assigned[p]) / targets[p])
-    land = [p for tier in URBAN_TIERS for p in tier]
+    # Every quota is met: the most under-filled land phenotype, among those with a share
+    # (a zero share means absent, and would divide by zero); water if no land has one.
+    land = [p for tier in URBAN_TIERS for p in tier if targets[p] > 0]
+    if not land:
+        return WATER
     return max(land, key=lambda p: (targets[p] - assigned[p]) / targets[p])
 
 
@@ -267,7 +305,7 @@ def road_network(
             "railway": [None] * len(highway) + ["rail"] * len(rail),
         },
         geometry=geometry,
-        crs=CRS,
+        crs=frame.crs,
     )
     return roads.reset_index(drop=True)
 
@@ -422,7 +460,7 @@ def place_buildings(
             "roof": rng.integers(0, 1 << 30, n),
         },
         geometry=geoms[keep],
-        crs=CRS,
+        crs=districts.crs,
     ).reset_index(drop=True)
 
 

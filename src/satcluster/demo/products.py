@@ -2,7 +2,9 @@
 
 Buildings (GeoPackage, EPSG:4326), OpenStreetMap roads (.osm XML), WorldPop-style
 people per pixel (GeoTIFF, EPSG:4326, 3 arc-seconds), Landsat 8 Collection 2 Level-2
-SR_B4 / SR_B5 / QA_PIXEL (GeoTIFF, EPSG:32630, 30 m) and the planted truth.
+SR_B4 / SR_B5 / QA_PIXEL (GeoTIFF, 30 m) and the planted truth. The Landsat bands and
+the truth are in the city's CRS (``layout.frame.crs``, EPSG:32630 by default); the
+lon/lat products are converted from it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
-from satcluster.demo.layout import CRS, WATER, CityLayout, road_polygons
+from satcluster.demo.layout import WATER, CityLayout, road_polygons
 
 __all__ = [
     "LANDSAT_NAMES",
@@ -57,13 +59,13 @@ def write_buildings(layout: CityLayout, path: Path, rng: np.random.Generator) ->
             "confidence": buildings.confidence.to_numpy(),
         },
         geometry=geoms,
-        crs=CRS,
+        crs=layout.frame.crs,
     ).to_crs("EPSG:4326")
     table.to_file(path, layer="buildings", driver="GPKG")
 
 
 def write_truth(layout: CityLayout, path: Path) -> None:
-    """District polygons with their planted phenotype (EPSG:32630)."""
+    """District polygons with their planted phenotype (in the city's CRS)."""
     truth = layout.districts[["district_id", "phenotype", "phenotype_name", "geometry"]]
     truth.to_file(path, layer="truth", driver="GPKG")
 
@@ -81,10 +83,12 @@ def write_osm(layout: CityLayout, path: Path) -> None:
         {"highway": h} if isinstance(h, str) else {"railway": "rail"} for h in layout.roads.highway
     ]
     sequences = _noded_sequences(lines)
-    outline = shapely.get_coordinates(layout.buildings.geometry.iloc[0].exterior)
-    sequences.append(outline)
-    tags.append({"building": "yes"})
-    to_lonlat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    if len(layout.buildings):  # phenotype_shares may leave out every built phenotype
+        outline = shapely.get_coordinates(layout.buildings.geometry.iloc[0].exterior)
+        sequences.append(outline)
+        tags.append({"building": "yes"})
+    crs = layout.frame.crs
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     node_ids: dict[tuple[int, int], int] = {}
     ways = []
     for coords in sequences:
@@ -95,7 +99,7 @@ def write_osm(layout: CityLayout, path: Path) -> None:
         ways.append([r for k, r in enumerate(refs) if k == 0 or r != refs[k - 1]])
     keys = np.array(list(node_ids), dtype=np.float64) / 100.0
     lon, lat = to_lonlat.transform(keys[:, 0], keys[:, 1])
-    west, south, east, north = transform_bounds(CRS, "EPSG:4326", *layout.frame.bounds)
+    west, south, east, north = transform_bounds(crs, "EPSG:4326", *layout.frame.bounds)
     with open(path, "w", encoding="utf-8") as out:
         out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         out.write('<osm version="0.6" generator="satcluster demo city">\n')
@@ -146,7 +150,8 @@ OCCUPANCY = {0: 1 / 12, 1: 1 / 12, 2: 1 / 20, 4: 1 / 30}
 
 def population_grid(layout: CityLayout) -> tuple[int, int, rasterio.Affine]:
     """Width, height and transform of the 3 arc-second grid covering the city + 2 px."""
-    west, south, east, north = transform_bounds(CRS, "EPSG:4326", *layout.frame.bounds)
+    bounds = layout.frame.bounds
+    west, south, east, north = transform_bounds(layout.frame.crs, "EPSG:4326", *bounds)
     west = math.floor(west * 1200 - 2) / 1200
     south = math.floor(south * 1200 - 2) / 1200
     east = math.ceil(east * 1200 + 2) / 1200
@@ -192,13 +197,13 @@ def write_population(layout: CityLayout, path: Path, rng: np.random.Generator) -
 
 
 def _water_fraction(layout: CityLayout, width: int, height: int, transform) -> np.ndarray:
-    """Share of each 3 arc-second pixel's area that is water (in metres, EPSG:32630)."""
+    """Share of each 3 arc-second pixel's area that is water (in metres, the city's CRS)."""
     rows, cols = np.mgrid[0:height, 0:width]
     west = transform.c + cols.ravel() * transform.a
     north = transform.f + rows.ravel() * transform.e
     pixels = gpd.GeoSeries(
         shapely.box(west, north - ARCSEC3, west + ARCSEC3, north), crs="EPSG:4326"
-    ).to_crs(CRS)
+    ).to_crs(layout.frame.crs)
     wet = shapely.area(shapely.intersection(pixels.to_numpy(), layout.water))
     return (wet / pixels.area.to_numpy()).reshape(height, width)
 
@@ -317,7 +322,7 @@ def write_landsat(
         "count": 1,
         "width": width,
         "height": height,
-        "crs": CRS,
+        "crs": frame.crs,
         "transform": transform,
         "compress": "deflate",
     }

@@ -29,7 +29,27 @@ from satcluster.figures.common import (
 )
 from satcluster.figures.palette import cluster_colors
 
-__all__ = ["draw_cluster_sankey", "flow_table", "node_colors", "plot_cluster_sankey"]
+__all__ = [
+    "SANKEY_STYLE",
+    "draw_ausankey",
+    "draw_cluster_sankey",
+    "flow_table",
+    "node_colors",
+    "plot_cluster_sankey",
+]
+
+# How every Sankey of the project looks (ausankey options): node ids in bold on the nodes.
+SANKEY_STYLE = {
+    "label_loc": "center",
+    "label_font": {"fontweight": "bold"},
+    "label_path_effects": {"linewidth": 2.5, "foreground": "white"},
+    "label_thresh_ofsum": 0.01,
+    "fontsize": 8,
+    "node_gap": 0.02,
+    "node_width": 0.03,
+    "flow_alpha": 0.5,
+    "sort": "top",
+}
 
 
 def node_name(k: int, cluster: int) -> str:
@@ -127,15 +147,7 @@ def plot_cluster_sankey(
             data,
             color_dict=node_colors(labels, ks, final_k, colors),
             label_dict=node_labels,
-            label_loc="center",
-            label_font={"fontweight": "bold"},
-            label_path_effects={"linewidth": 2.5, "foreground": "white"},
-            label_thresh_ofsum=0.01,
-            fontsize=8,
-            node_gap=0.02,
-            node_width=0.03,
-            flow_alpha=0.5,
-            sort="top",
+            **SANKEY_STYLE,
             sort_dict={node_name(k, c): -c for k in ks for c in range(k)},  # id 0 on top
             titles=[f"k = {k}" + (" (final)" if k == final_k else "") for k in ks],
             title_loc="outer",
