@@ -92,9 +92,7 @@ def test_training_job_gets_config_gpus_on_one_node(
     assert int(training["mem_mb"]) >= 32000
 
 
-def test_a_study_submits_one_gpu_job_per_scale_and_seed(
-    workflow_dir: WorkflowDir, no_slurm_env
-):
+def test_a_study_submits_one_gpu_job_per_scale_and_seed(workflow_dir: WorkflowDir, no_slurm_env):
     """Two seeds x two scales: four training jobs, each its GPUs on one node, side by side."""
     study = tiny_study_overrides()
     workflow_dir.update_config({**study, "deepcluster": {**study["deepcluster"], "gpus": 2}})
