@@ -11,10 +11,7 @@ from PIL import Image
 
 from satcluster import comparison
 from satcluster.comparison import (
-    Scale,
-    best_match_jaccard,
     city_shares,
-    cluster_stability,
     coarse_labels_of_fine_tiles,
     scale_agreement,
     scale_flows,
@@ -26,6 +23,7 @@ from satcluster.figures import city_shares as city_shares_figure
 from satcluster.figures import scale_sankey
 from satcluster.figures import seed_agreement as seed_agreement_figure
 from satcluster.figures.palette import cluster_colors
+from satcluster.stability import Scale, best_match_jaccard, cluster_stability
 
 mpl.use("Agg")
 

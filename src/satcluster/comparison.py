@@ -17,7 +17,6 @@ one city: tile ids repeat across cities). Results list k ascending.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
@@ -32,11 +31,12 @@ from satcluster.io import atomic_path, require_file
 
 __all__ = [
     "CITY",
-    "Scale",
-    "best_match_jaccard",
+    "aligned_labels",
     "city_shares",
-    "cluster_stability",
     "coarse_labels_of_fine_tiles",
+    "label_columns",
+    "nested_labels",
+    "require_columns",
     "read_csv",
     "scale_agreement",
     "scale_flows",
@@ -47,24 +47,9 @@ __all__ = [
 CITY = "city"
 ROW, COL = "row", "col"
 FLOAT_FORMAT = "%.6g"
-STABILITY_COLUMNS = ["k", "cluster", "n_tiles", "seed_stability", "scale_stability"]
 
 
-@dataclass(frozen=True)
-class Scale:
-    """One spatial scale of a study, as the comparisons across scales need it.
-
-    ``side``: tile side in pixels (every scale has the same resolution, and each side is a
-    whole multiple of the smallest); ``labels``: the reference seed's labels table at this
-    scale (all cities); ``indexes``: city -> that city's tile index at this scale.
-    """
-
-    side: int
-    labels: pd.DataFrame
-    indexes: Mapping[str, pd.DataFrame]
-
-
-def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise InputError(
@@ -72,18 +57,18 @@ def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> 
         )
 
 
-def _label_columns(ks: Sequence[int]) -> list[str]:
+def label_columns(ks: Sequence[int]) -> list[str]:
     return [labels_file_column(k) for k in sorted(ks)]
 
 
-def _aligned(tables: Mapping[str, pd.DataFrame], ks: Sequence[int]) -> list[pd.DataFrame]:
+def aligned_labels(tables: Mapping[str, pd.DataFrame], ks: Sequence[int]) -> list[pd.DataFrame]:
     """The labels tables indexed and sorted by (city, tile_id); InputError unless same tiles."""
     if not tables:
         raise ValueError("no labels tables to compare")
     aligned = []
     for name, table in tables.items():
-        _require_columns(table, [CITY, TILE_ID, *_label_columns(ks)], f"labels of {name}")
-        aligned.append(table.set_index([CITY, TILE_ID]).sort_index()[_label_columns(ks)])
+        require_columns(table, [CITY, TILE_ID, *label_columns(ks)], f"labels of {name}")
+        aligned.append(table.set_index([CITY, TILE_ID]).sort_index()[label_columns(ks)])
     first_name, first = next(iter(tables)), aligned[0]
     for name, table in zip(tables, aligned, strict=True):
         if not (table.index.is_unique and table.index.equals(first.index)):
@@ -113,10 +98,12 @@ def seed_agreement(labels: Mapping[int, pd.DataFrame], ks: Sequence[int]) -> pd.
     InputError when the seeds' tables do not hold the same tiles.
     """
     seeds = list(labels)
-    aligned = dict(zip(seeds, _aligned({f"seed {s}": labels[s] for s in seeds}, ks), strict=True))
+    aligned = dict(
+        zip(seeds, aligned_labels({f"seed {s}": labels[s] for s in seeds}, ks), strict=True)
+    )
     rows = [
         {"k": k, "seed_a": a, "seed_b": b, **_agreement(aligned[a][col], aligned[b][col])}
-        for k, col in zip(sorted(ks), _label_columns(ks), strict=True)
+        for k, col in zip(sorted(ks), label_columns(ks), strict=True)
         for a, b in combinations(seeds, 2)
     ]
     table = pd.DataFrame(rows, columns=["k", "seed_a", "seed_b", "nmi", "ari"])
@@ -126,7 +113,7 @@ def seed_agreement(labels: Mapping[int, pd.DataFrame], ks: Sequence[int]) -> pd.
 def _city_rows(labels: pd.DataFrame, city: str | None, what: str) -> pd.DataFrame:
     """Rows of ``city`` (all rows when None, which then must be one city's)."""
     if city is not None:
-        _require_columns(labels, [CITY], what)
+        require_columns(labels, [CITY], what)
         return labels[labels[CITY] == city]
     if CITY in labels and labels[CITY].nunique() > 1:
         cities = ", ".join(map(str, sorted(labels[CITY].unique())))
@@ -139,9 +126,9 @@ def _labels_of_index(
 ) -> pd.DataFrame:
     """``labels`` of ``city`` indexed by tile_id (label columns only), checked against ``index``."""
     labels = _city_rows(labels, city, f"{what} labels")
-    _require_columns(labels, [TILE_ID, *_label_columns(ks)], f"{what} labels")
-    _require_columns(index, [TILE_ID, ROW, COL], f"{what} tile index")
-    labels = labels.set_index(TILE_ID)[_label_columns(ks)].astype(np.int64)
+    require_columns(labels, [TILE_ID, *label_columns(ks)], f"{what} labels")
+    require_columns(index, [TILE_ID, ROW, COL], f"{what} tile index")
+    labels = labels.set_index(TILE_ID)[label_columns(ks)].astype(np.int64)
     ids = pd.Index(index[TILE_ID])
     if not (
         labels.index.is_unique
@@ -173,7 +160,7 @@ def coarse_labels_of_fine_tiles(
     if int(ratio) != ratio or ratio < 1:
         raise ValueError(f"ratio must be a positive integer, got {ratio!r}")
     labels = _labels_of_index(coarse_index, coarse_labels, ks, "coarse", city)
-    _require_columns(fine_index, [TILE_ID, ROW, COL], "fine tile index")
+    require_columns(fine_index, [TILE_ID, ROW, COL], "fine tile index")
     if coarse_index.duplicated([ROW, COL]).any():
         raise InputError("the coarse tile index has several tiles in one grid cell (row, col).")
     cells = pd.DataFrame(
@@ -191,7 +178,7 @@ def coarse_labels_of_fine_tiles(
     )
 
 
-def _nested(
+def nested_labels(
     fine_index: pd.DataFrame,
     fine_labels: pd.DataFrame,
     coarse_index: pd.DataFrame,
@@ -217,10 +204,12 @@ def scale_agreement(
 ) -> pd.DataFrame:
     """NMI and ARI of a city's fine labels against its coarse ones carried down to the fine
     tiles: columns ``k, nmi, ari, n_tiles`` (n_tiles: fine tiles with a coarse tile)."""
-    fine, coarse = _nested(fine_index, fine_labels, coarse_index, coarse_labels, ratio, ks, city)
+    fine, coarse = nested_labels(
+        fine_index, fine_labels, coarse_index, coarse_labels, ratio, ks, city
+    )
     rows = [
         {"k": k, **_agreement(fine[col].to_numpy(), coarse[col].to_numpy())}
-        for k, col in zip(sorted(ks), _label_columns(ks), strict=True)
+        for k, col in zip(sorted(ks), label_columns(ks), strict=True)
     ]
     return pd.DataFrame(rows, columns=["k", "nmi", "ari", "n_tiles"])
 
@@ -239,7 +228,9 @@ def scale_flows(
     Only pairs with tiles are listed, sorted by (fine, coarse). To pool cities, concatenate
     their flows and sum ``n_tiles`` by (fine, coarse).
     """
-    fine, coarse = _nested(fine_index, fine_labels, coarse_index, coarse_labels, ratio, [k], city)
+    fine, coarse = nested_labels(
+        fine_index, fine_labels, coarse_index, coarse_labels, ratio, [k], city
+    )
     col = labels_file_column(k)
     pairs = pd.DataFrame({"fine": fine[col].to_numpy(), "coarse": coarse[col].to_numpy()})
     return pairs.groupby(["fine", "coarse"], sort=True).size().reset_index(name="n_tiles")
@@ -251,10 +242,10 @@ def city_shares(labels: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
     Every cluster 0..k-1 is listed for every city (empty ones with share 0); shares sum to 1
     per (k, city). Cities are sorted.
     """
-    _require_columns(labels, [CITY, *_label_columns(ks)], "labels")
+    require_columns(labels, [CITY, *label_columns(ks)], "labels")
     codes, cities = pd.factorize(labels[CITY], sort=True)
     parts = []
-    for k, col in zip(sorted(ks), _label_columns(ks), strict=True):
+    for k, col in zip(sorted(ks), label_columns(ks), strict=True):
         ids = check_labels(labels[col].to_numpy(), k, f"labels column {col}")
         counts = np.bincount(codes * k + ids, minlength=len(cities) * k).reshape(-1, k)
         shares = counts / counts.sum(axis=1, keepdims=True)
@@ -269,125 +260,6 @@ def city_shares(labels: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
-
-
-def best_match_jaccard(
-    reference: np.ndarray, other: np.ndarray, n_clusters: int | None = None
-) -> np.ndarray:
-    """For every reference cluster id, its largest Jaccard index with any cluster of ``other``.
-
-    ``reference`` and ``other`` label the same tiles; reference ids are 0..n_clusters-1
-    (default: up to the largest id), other ids are anything. Entry i is
-    max_B |A_i ∩ B| / |A_i ∪ B| over the clusters B of ``other``; NaN for an empty A_i.
-    Computed from the contingency table (clusters x clusters), never tiles x tiles.
-    """
-    reference, other = np.asarray(reference, dtype=np.int64), np.asarray(other)
-    if reference.ndim != 1 or reference.shape != other.shape:
-        raise ValueError(f"labellings of different shapes: {reference.shape}, {other.shape}")
-    n_ref = int(reference.max()) + 1 if reference.size else 0
-    n_ref = n_ref if n_clusters is None else n_clusters
-    if reference.size and (reference.min() < 0 or reference.max() >= n_ref):
-        raise ValueError(f"reference ids must lie in 0..{n_ref - 1}")
-    best = np.full(n_ref, np.nan)
-    if not reference.size:
-        return best
-    _, codes = np.unique(other, return_inverse=True)
-    n_other = int(codes.max()) + 1
-    table = np.bincount(reference * n_other + codes.ravel(), minlength=n_ref * n_other)
-    table = table.reshape(n_ref, n_other)
-    sizes = table.sum(axis=1)
-    union = sizes[:, None] + table.sum(axis=0)[None, :] - table  # > 0: every B has a tile
-    best[sizes > 0] = (table / union).max(axis=1)[sizes > 0]
-    return best
-
-
-def _across_scales(
-    scale: Scale, other: Scale, ks: Sequence[int]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Labels of ``scale`` and of ``other`` on the finer one's tiles, every city pooled."""
-    if scale.side == other.side:
-        raise InputError(f"two scales with the same tile side ({scale.side} px).")
-    fine, coarse = (scale, other) if scale.side < other.side else (other, scale)
-    if fine.side <= 0 or coarse.side % fine.side:
-        raise InputError(
-            f"tile sides {fine.side} and {coarse.side} px do not nest: every scale must be a "
-            "whole multiple of the smallest; fix the study's scales in the config."
-        )
-    _require_columns(scale.labels, [CITY], "labels")
-    fine_parts, coarse_parts = [], []
-    for city in sorted(scale.labels[CITY].unique()):
-        missing = [f"{s.side} px" for s in (fine, coarse) if city not in s.indexes]
-        if missing:
-            raise InputError(f"no tile index of {city!r} at {' and '.join(missing)}.")
-        f, c = _nested(
-            fine.indexes[city],
-            fine.labels,
-            coarse.indexes[city],
-            coarse.labels,
-            coarse.side // fine.side,
-            ks,
-            city,
-        )
-        fine_parts.append(f)
-        coarse_parts.append(c)
-    pooled = pd.concat(fine_parts, ignore_index=True), pd.concat(coarse_parts, ignore_index=True)
-    return pooled if fine is scale else pooled[::-1]
-
-
-def _mean_or_nan(scores: list[np.ndarray], n: int) -> np.ndarray:
-    return np.mean(scores, axis=0) if scores else np.full(n, np.nan)
-
-
-def cluster_stability(
-    scale: Scale,
-    other_seeds: Sequence[pd.DataFrame],
-    other_scales: Sequence[Scale],
-    ks: Sequence[int],
-) -> pd.DataFrame:
-    """Stability of every cluster of one scale's reference seed, across seeds and scales.
-
-    Columns ``k, cluster, n_tiles, seed_stability, scale_stability``; one row per k and
-    cluster id 0..k-1 of ``scale.labels`` (n_tiles: its tiles, all cities).
-
-    * seed_stability: mean over ``other_seeds`` (labels tables of this scale, same tiles) of
-      the cluster's best-match Jaccard index; NaN without other seeds.
-    * scale_stability: mean over ``other_scales`` of the best-match Jaccard index computed on
-      the finer scale's tiles, the coarser scale's labels carried down to them (city by city
-      with ``scale.indexes`` and ``other.indexes``, then pooled: ids are shared by cities);
-      NaN without other scales. ``scale.indexes`` may be empty then.
-
-    The best-match Jaccard index (as in Hennig's cluster-wise stability, R's clusterboot) of
-    cluster A is max_B |A ∩ B| / |A ∪ B| over the clusters B of the other labelling. It scores
-    one cluster, not the whole partition as NMI and ARI do, so it tells which clusters hold;
-    it needs no matching of ids between models; and it drops when A is split (two halves:
-    0.5) as well as when A is merged into something larger. This is what the robustness claim
-    is about: a cluster defined by one trait (water, dense vegetation) comes back as one
-    cluster under another seed or scale (Jaccard near 1), a mixed one is cut differently each
-    time (Jaccard 0.5 or lower). Across k compare the rows of different k.
-    """
-    tables = {"the reference seed": scale.labels}
-    tables |= {f"other seed #{i + 1}": t for i, t in enumerate(other_seeds)}
-    reference, *seeds = _aligned(tables, ks)
-    across = [_across_scales(scale, other, ks) for other in other_scales]
-    parts = []
-    for k, col in zip(sorted(ks), _label_columns(ks), strict=True):
-        ids = check_labels(reference[col].to_numpy(), k, f"reference labels column {col}")
-        seed_scores = [best_match_jaccard(ids, s[col].to_numpy(), k) for s in seeds]
-        scale_scores = [
-            best_match_jaccard(r[col].to_numpy(), o[col].to_numpy(), k) for r, o in across
-        ]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "k": k,
-                    "cluster": np.arange(k),
-                    "n_tiles": np.bincount(ids, minlength=k),
-                    "seed_stability": _mean_or_nan(seed_scores, k),
-                    "scale_stability": _mean_or_nan(scale_scores, k),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)[STABILITY_COLUMNS]
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> None:

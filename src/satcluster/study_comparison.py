@@ -21,15 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from satcluster.comparison import (
-    Scale,
-    city_shares,
-    cluster_stability,
-    scale_agreement,
-    seed_agreement,
-    write_csv,
-)
+from satcluster.comparison import city_shares, scale_agreement, seed_agreement, write_csv
 from satcluster.io import require_file
+from satcluster.stability import Scale, cluster_stability
 
 __all__ = ["ComparisonFiles", "compare_clusterings"]
 
