@@ -82,3 +82,17 @@ def test_real_run_needs_imagery():
 def test_cluster_names_keys_must_be_ids():
     with pytest.raises(InputError, match=r"clusters.names"):
         validate_config(_demo_config(clusters={"names": {"water": "6"}}), SCHEMA)
+
+
+def test_an_imagery_entry_may_be_single_band_files():
+    bands = {"red": "r.tif", "green": "g.tif", "blue": "b.tif", "nir": "n.tif"}
+    config = validate_config({"inputs": {"imagery": ["scene.tif", bands]}}, SCHEMA)
+    assert config["inputs"]["imagery"][1] == bands
+    with pytest.raises(InputError, match=r"inputs\.imagery\.0"):
+        validate_config({"inputs": {"imagery": [{"red": "r.tif", "green": "g.tif"}]}}, SCHEMA)
+
+
+def test_study_configs_are_valid():
+    for name in ("study_demo.yaml",):
+        study = yaml.safe_load((ROOT / "config" / name).read_text())
+        validate_config({**_demo_config(), **study}, SCHEMA)

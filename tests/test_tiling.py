@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_points
 
 from satcluster.errors import InputError
-from satcluster.tiling import TileGrid, gather_tiles, tile_scene, working_crs
+from satcluster.tiling import TileGrid, gather_tiles, snap_resolution, tile_scene, working_crs
 
 CRS = "EPSG:32630"
 # Pixel-aligned origin that is NOT on a tile corner: tiles of 8 px at 0.5 m are 4 m.
@@ -306,8 +306,8 @@ def test_truncated_geotiff_in_every_read_path_is_an_input_error(dtype, profile, 
 
 
 def test_unsupported_dtype_and_geographic_working_crs_are_input_errors(tmp_path):
-    path = write_raster(tmp_path / "f.tif", pattern(3, 8, 8).astype(np.float32))
-    with pytest.raises(InputError, match="float32.*uint8"):
+    path = write_raster(tmp_path / "i.tif", pattern(3, 8, 8).astype(np.int16))
+    with pytest.raises(InputError, match="int16.*uint8, uint16 or float32"):
         run_tile(path, tmp_path)
     path = write_raster(tmp_path / "ok.tif", pattern(3, 8, 8))
     with pytest.raises(InputError, match="`crs`.*projected"):
@@ -393,3 +393,246 @@ def test_scene_jobs_and_gather_write_agreeing_tiles_and_index(tmp_path):
         r0, c0 = round((y0 - top) / RES), round((left - x0) / RES)
         expected = scenes[t.scene][:, r0 : r0 + SIZE, c0 : c0 + SIZE].transpose(1, 2, 0)
         np.testing.assert_array_equal(tiles[t.tile_id], expected)
+
+
+# --- Pixel sizes: snapped to a round value within 1%, so that per-scene jobs agree ---------
+
+
+def gather(tmp_path: Path, names: list[str]) -> gpd.GeoDataFrame:
+    """gather_tiles over scenes already tiled by run_tile into tmp_path."""
+    return gather_tiles(
+        names,
+        [tmp_path / f"{s}.npy" for s in names],
+        [tmp_path / f"{s}.parquet" for s in names],
+        tmp_path / "tiles.npy",
+        tmp_path / "index.parquet",
+    )
+
+
+@pytest.mark.parametrize(
+    ("native", "snapped"),
+    [
+        (0.5, 0.5),
+        (0.500435, 0.5),
+        (0.499771, 0.5),
+        (0.4987, 0.5),
+        (0.99935, 1.0),
+        (0.99882, 1.0),
+        (1.0030891, 1.0),
+        (0.30000000000001137, 0.3),
+        (0.15009664, 0.15),
+        (0.52, 0.52),
+        (0.3887054, 0.39),
+        (0.1946140, 0.195),
+        (30.0, 30.0),
+    ],
+)
+def test_native_sizes_snap_to_the_roundest_value_within_one_percent(native, snapped):
+    assert snap_resolution(native) == snapped
+
+
+def test_snapped_sizes_are_always_within_one_percent():
+    for size in np.random.default_rng(0).uniform(0.01, 100, 2000):
+        assert abs(snap_resolution(size) - size) <= 0.01 * snap_resolution(size)
+
+
+def test_pixels_a_hair_off_square_are_tiled_at_the_round_size_and_logged(tmp_path, caplog):
+    path = write_raster(
+        tmp_path / "wv.tif", pattern(3, 40, 40), from_origin(X0, Y0, 0.500435, 0.499771)
+    )
+    with caplog.at_level(logging.INFO, logger="satcluster"):
+        table, tiles = run_tile(path, tmp_path, max_nodata_fraction=0.0)
+    assert "pixels 0.500435 x 0.499771 m, tiled at 0.5 m" in caplog.text
+    assert len(table) > 0 and (table["resolution_m"] == 0.5).all()
+    assert (np.array([g.bounds for g in table.geometry]) % 4.0 == 0).all()  # 8 px of 0.5 m
+    assert tiles.shape[1:] == (SIZE, SIZE, 3) and tiles.any()
+
+
+def test_a_scene_exactly_at_the_round_size_is_read_pixel_for_pixel(tmp_path, caplog):
+    data = pattern(3, 8, 8)
+    path = write_raster(tmp_path / "exact.tif", data, from_origin(1000.0, 2000.0, RES, RES))
+    with caplog.at_level(logging.INFO, logger="satcluster"):
+        _, tiles = run_tile(path, tmp_path)
+    assert "tiled at 0.5 m (native)" in caplog.text and "direct read" in caplog.text
+    np.testing.assert_array_equal(tiles[0], data.transpose(1, 2, 0))
+
+
+def test_pixels_more_than_one_percent_off_square_need_tiles_resolution_m(tmp_path):
+    path = write_raster(tmp_path / "oblong.tif", pattern(3, 8, 8), from_origin(X0, Y0, 0.5, 0.48))
+    with pytest.raises(InputError, match=r"oblong.tif.*not square \(0.5 x 0.48 m.*resolution_m"):
+        run_tile(path, tmp_path)
+    table, _ = run_tile(path, tmp_path, resolution_m=0.5)  # resampled when it is set
+    assert (table["resolution_m"] == 0.5).all()
+
+
+def test_scenes_of_nearly_equal_pixel_size_gather_on_one_grid(tmp_path):
+    run_tile(write_raster(tmp_path / "a.tif", pattern(3, 24, 24, seed=1)), tmp_path, "a")
+    b = write_raster(
+        tmp_path / "b.tif", pattern(3, 24, 24, seed=2), from_origin(X0 + 6, Y0, 0.4987, 0.4987)
+    )
+    run_tile(b, tmp_path, "b")
+    index = gather(tmp_path, ["a", "b"])
+    assert set(index["scene"]) == {"a", "b"} and not index.duplicated(["row", "col"]).any()
+    assert (gpd.read_parquet(tmp_path / "b.parquet")["resolution_m"] == 0.5).all()
+
+
+@pytest.mark.parametrize(("first", "second"), [(0.30, 0.15), (0.5, 0.52)])
+def test_sizes_more_than_one_percent_apart_are_refused_at_the_gather(first, second, tmp_path):
+    for name, res in (("a", first), ("b", second)):
+        path = write_raster(
+            tmp_path / f"{name}.tif", pattern(3, 24, 24), from_origin(X0, Y0, res, res)
+        )
+        run_tile(path, tmp_path, name)
+    with pytest.raises(InputError, match=rf"a: {first:g} m, b: {second:g} m.*`tiles.resolution_m`"):
+        gather(tmp_path, ["a", "b"])
+    for name in ("a", "b"):  # with tiles.resolution_m both are resampled to one size
+        run_tile(tmp_path / f"{name}.tif", tmp_path, name, resolution_m=first)
+    assert len(gather(tmp_path, ["a", "b"])) > 0
+    for name in ("a", "b"):
+        assert (gpd.read_parquet(tmp_path / f"{name}.parquet")["resolution_m"] == first).all()
+
+
+# --- Float imagery: stretched like uint16, NaN (and the nodata value) as nodata ------------
+
+
+@pytest.mark.parametrize(
+    ("dtype", "nodata"),
+    [(np.float32, None), (np.float32, float("nan")), (np.float64, -9999.0)],
+    ids=["float32-nan", "float32-nodata-nan", "float64-nodata-value"],
+)
+def test_float_imagery_is_stretched_and_nan_is_nodata(dtype, nodata, tmp_path):
+    # 16 x 16 px on tile corners (4 tiles of 8 px): reflectances 0.01 * (0..255) + band.
+    values = np.arange(256, dtype=np.float64).reshape(16, 16) * 0.01
+    data = np.stack([values + b for b in (0, 1, 2)]).astype(dtype)
+    missing = np.zeros((16, 16), bool)
+    missing[0:2, 8:16] = True  # top-right tile: 16 of 64 missing = 0.25
+    missing[8:16, 8:16] = True  # bottom-right tile: all missing
+    missing[8:11, 0:8] = True  # bottom-left tile: 24 missing, over the threshold
+    data[:, missing] = np.nan if nodata is None or np.isnan(nodata) else nodata
+    transform = from_origin(1000.0, 2000.0, RES, RES)
+    path = write_raster(tmp_path / "f.tif", data, transform, nodata=nodata)
+    table, tiles = run_tile(path, tmp_path, max_nodata_fraction=0.25, uint16_percentiles=[0, 100])
+    assert tiles.dtype == np.uint8
+    assert list(zip(table["row"], table["col"], strict=True)) == [(-500, 250), (-500, 251)]
+    assert table["nodata_fraction"].tolist() == [0.0, 0.25]
+    # The valid pixels' min -> 0 and max -> 255 per band; missing pixels of kept tiles are 0.
+    valid = values[~missing]
+    expected = np.clip((values - valid.min()) * 255 / (valid.max() - valid.min()), 0, 255)
+    got = np.concatenate([tiles[0], tiles[1]], axis=1)  # the top 8 rows, 16 columns
+    for band in range(3):
+        np.testing.assert_allclose(
+            got[:, :, band][~missing[:8]], expected[:8][~missing[:8]], atol=1
+        )
+    assert (tiles[1, 0:2] == 0).all()
+
+
+def test_float_imagery_with_nan_is_warped_with_nan_as_nodata(tmp_path):
+    # x 1001..1017 (32 px of 0.5 m), the east half (x >= 1009) NaN; warped to 0.4 m pixels.
+    data = pattern(3, 32, 32, np.uint16).astype(np.float32) / 60000
+    data[:, :, 16:] = np.nan
+    path = write_raster(tmp_path / "w.tif", data)
+    table, tiles = run_tile(path, tmp_path, resolution_m=0.4, max_nodata_fraction=1.0)
+    assert len(table) > 0 and tiles.dtype == np.uint8
+    left, _, right, _ = np.array([g.bounds for g in table.geometry]).T
+    inside_y = np.array([g.bounds[1] >= 1987 and g.bounds[3] <= 2003 for g in table.geometry])
+    assert (table["nodata_fraction"][(left >= 1009.5) & inside_y] == 1.0).all()
+    assert (table["nodata_fraction"][(left >= 1001) & (right <= 1008.5) & inside_y] == 0.0).all()
+    assert tiles[(table["nodata_fraction"] == 0.0).to_numpy()].std() > 20  # stretched, not flat
+
+
+# --- Band files: {red, green, blue} on one grid, read as one 3-band scene ------------------
+
+
+def split_bands(path: Path, tmp_path: Path, nir: bool = False) -> dict[str, Path]:
+    """Write each band of ``path`` as its own single-band GeoTIFF; return {colour: path}."""
+    files = {}
+    with rasterio.open(path) as src, rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        profile = {**src.profile, "count": 1}
+        profile.pop("photometric", None)
+        masked = MaskFlags.per_dataset in src.mask_flag_enums[0]
+        for band, key in enumerate(("red", "green", "blue", "nir")[: src.count], 1):
+            files[key] = tmp_path / f"{path.stem}_{key}.tif"
+            with rasterio.open(files[key], "w", **profile) as dst:
+                dst.write(src.read(band), 1)
+                if masked:  # each band file carries the scene's mask, as deliveries do
+                    dst.write_mask(src.dataset_mask())
+    if nir and "nir" not in files:
+        files["nir"] = files["blue"]
+    return files
+
+
+@pytest.mark.parametrize(
+    "case", ["direct", "warped", "nodata", "mask", "mask-warped", "uint16", "float32", "nir"]
+)
+def test_band_files_give_the_same_tiles_as_the_3_band_file(case, tmp_path, caplog):
+    dtype = {"uint16": np.uint16, "float32": np.float32}.get(case, np.uint8)
+    data = pattern(3, 30, 40, dtype, seed=9)
+    profile = {}
+    if case == "nodata":
+        data[:, 0:12, 0:10] = 0
+        profile["nodata"] = 0
+    if case.startswith("mask"):
+        profile["mask"] = np.ones((30, 40), bool)
+        profile["mask"][5:20, 3:30] = False
+    if case == "float32":
+        data[:, 0:12, 0:10] = np.nan
+    path = write_raster(tmp_path / "rgb.tif", data, **profile)
+    kwargs = {"resolution_m": 0.4} if case.endswith("warped") else {}
+    table, tiles = run_tile(path, tmp_path, "file", **kwargs)
+    files = split_bands(path, tmp_path, nir=case == "nir")
+    with caplog.at_level(logging.INFO, logger="satcluster"):
+        band_table, band_tiles = run_tile(files, tmp_path, "bands", **kwargs)
+    assert len(table) > 0
+    np.testing.assert_array_equal(band_tiles, tiles)
+    cols = ["row", "col", "nodata_fraction", "resolution_m"]
+    assert band_table[cols].equals(table[cols])
+    assert ("nir band file is not read" in caplog.text) == (case == "nir")
+
+
+def test_band_files_are_read_in_red_green_blue_order(tmp_path):
+    data = pattern(3, 8, 8)
+    folder = tmp_path / "R&D <2024> 'delivery'"  # characters that XML must escape
+    folder.mkdir()
+    path = write_raster(folder / "rgb.tif", data, from_origin(1000.0, 2000.0, RES, RES))
+    files = split_bands(path, folder)
+    shuffled = {"blue": files["blue"], "red": files["red"], "green": files["green"]}
+    _, tiles = run_tile(shuffled, tmp_path, "bands")
+    np.testing.assert_array_equal(tiles[0], data.transpose(1, 2, 0))
+
+
+@pytest.mark.parametrize("problem", ["transform", "size", "crs", "dtype", "bands", "nodata"])
+def test_band_files_not_on_one_grid_are_an_input_error_naming_them(problem, tmp_path):
+    one = pattern(1, 16, 16)
+    files = {key: write_raster(tmp_path / f"{key}.tif", one) for key in ("red", "green")}
+    blue = {
+        "transform": lambda p: write_raster(p, one, from_origin(X0 + 0.5, Y0, RES, RES)),
+        "size": lambda p: write_raster(p, pattern(1, 16, 17)),
+        "crs": lambda p: write_raster(p, one, crs="EPSG:32631"),
+        "dtype": lambda p: write_raster(p, one.astype(np.uint16)),
+        "bands": lambda p: write_raster(p, pattern(3, 16, 16)),
+        "nodata": lambda p: write_raster(p, one, nodata=255),
+    }
+    files["blue"] = blue[problem](tmp_path / "blue.tif")
+    if problem == "nodata":
+        files["red"] = write_raster(tmp_path / "red.tif", one, nodata=0)
+    words = {"transform": "transform", "size": "size", "crs": "CRS", "dtype": "data type"}
+    message = {"bands": r"one band each.*blue.tif \(3 bands\)", "nodata": "different nodata"}
+    pattern_ = message.get(problem, f"red.tif.*green.tif.*blue.tif.*differ in {words.get(problem)}")
+    with pytest.raises(InputError, match=pattern_):
+        run_tile(files, tmp_path)
+    assert not (tmp_path / "s.npy").exists()
+
+
+@pytest.mark.parametrize(
+    "keys", [("red", "green"), ("red", "green", "blue", "alpha")], ids=["missing", "unknown"]
+)
+def test_band_mapping_keys_are_checked(keys, tmp_path):
+    path = write_raster(tmp_path / "b.tif", pattern(1, 8, 8))
+    with pytest.raises(InputError, match=r"inputs.imagery.*red: path, green: path, blue: path"):
+        run_tile(dict.fromkeys(keys, path), tmp_path)
+
+
+def test_missing_band_file_is_an_input_error_naming_it(tmp_path):
+    path = write_raster(tmp_path / "r.tif", pattern(1, 8, 8))
+    with pytest.raises(InputError, match="not found.*gone.tif"):
+        run_tile({"red": path, "green": path, "blue": tmp_path / "gone.tif"}, tmp_path)

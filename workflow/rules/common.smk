@@ -143,7 +143,7 @@ def _real_file(city: City, key: str) -> str:
 
 
 def scene_paths(city: City) -> dict:
-    """Imagery scene name -> GeoTIFF path of one city, in priority order (earlier wins)."""
+    """Imagery scene name -> GeoTIFF path (or band files) of one city, in priority order."""
     if city.is_demo:
         return {path.stem: str(path) for path in _demo_city_files(city.name).imagery}
     key = (
@@ -153,6 +153,18 @@ def scene_paths(city: City) -> dict:
     )
     scenes = {}
     for pattern in city.inputs["imagery"]:
+        if isinstance(pattern, dict):  # one scene as single-band files on one grid
+            bands = {band: pattern[band] for band in ("red", "green", "blue")}
+            missing = [path for path in bands.values() if not Path(path).is_file()]
+            if missing:
+                raise WorkflowError(
+                    f"config: `{key}` band file(s) {', '.join(missing)} do not exist; fix the paths."
+                )
+            name = Path(bands["red"]).stem
+            while name in scenes:
+                name += "_"
+            scenes[name] = bands
+            continue
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         matches = [m for m in matches if Path(m).is_file()]
         if not matches:
@@ -176,9 +188,10 @@ def city_scenes(wildcards) -> list:
     return list(SCENES[city_of(wildcards).name])
 
 
-def scene_path(wildcards) -> str:
-    """The GeoTIFF of imagery scene `{scene}` of the job's city."""
-    return SCENES[city_of(wildcards).name][wildcards.scene]
+def scene_inputs(wildcards) -> dict:
+    """The file(s) of imagery scene `{scene}`: {"scene": GeoTIFF} or {"red", "green", "blue"}."""
+    scene = SCENES[city_of(wildcards).name][wildcards.scene]
+    return dict(scene) if isinstance(scene, dict) else {"scene": scene}
 
 
 def source_path(wildcards, name: str) -> str:

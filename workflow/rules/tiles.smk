@@ -6,7 +6,7 @@
 
 rule tile_scene:
     input:
-        scene=scene_path,
+        unpack(scene_inputs),
     output:
         npy=f"{CITY_DIR}/tiles/scenes/{{scene}}.npy",
         index=f"{CITY_DIR}/tiles/scenes/{{scene}}.parquet",

@@ -5,9 +5,13 @@ from satcluster.tiling import tile_scene
 
 log = setup_logging(snakemake.log[0])
 scene = snakemake.wildcards.scene
+# a GeoTIFF, or one scene as single-band files (config `inputs.imagery` {red, green, blue})
+bands = ("red", "green", "blue")
+inputs = dict(snakemake.input.items())
+source = inputs["scene"] if "scene" in inputs else {band: inputs[band] for band in bands}
 with user_errors_exit(log), timed(log, f"tiling scene {scene}"):
     tile_scene(
-        snakemake.input.scene,
+        source,
         scene,
         snakemake.output.npy,
         snakemake.output.index,

@@ -98,8 +98,14 @@ def gather_tiles(
     return index
 
 
-def _check_scenes_agree(scenes, tables, arrays) -> None:
-    """Same tile size, resolution and CRS in every scene (else InputError)."""
+def _check_scenes_agree(
+    scenes: Sequence[str], tables: Sequence[gpd.GeoDataFrame], arrays: Sequence[np.ndarray]
+) -> None:
+    """Same tile size, resolution and CRS in every scene (else InputError).
+
+    Each scene job snapped its own pixel size to a round value (``resolution``), so scenes
+    whose sizes are within 1% of one value agree exactly here; the rest are refused.
+    """
     sizes = {a.shape[1:] for a in arrays}
     if len(sizes) > 1:
         raise InputError(
@@ -115,8 +121,9 @@ def _check_scenes_agree(scenes, tables, arrays) -> None:
     if values and not all(math.isclose(v, values[0], rel_tol=1e-6) for v in values):
         listed = ", ".join(f"{s}: {v:g} m" for s, v in resolutions.items())
         raise InputError(
-            f"scenes have different native resolutions ({listed}); set `tiles.resolution_m` "
-            "so that all scenes are resampled to one pixel size."
+            f"scenes have different native resolutions ({listed}; sizes within 1% of a round "
+            "value are tiled at it, these are not); set `tiles.resolution_m` so that all scenes "
+            "are resampled to one pixel size."
         )
     crss = {t.crs.to_string() for t in tables if t.crs is not None}
     if len(crss) > 1:

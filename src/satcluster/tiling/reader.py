@@ -1,11 +1,12 @@
-"""Reading a scene onto the tile grid: band choice, uint16 stretch and windowed reads.
+"""Reading a scene onto the tile grid: band choice, stretch to uint8 and windowed reads.
 
 Bands: RGB is used as is; an alpha band is a mask; with four or more colour bands the
 red/green/blue colour interpretations are used when present, else bands 1-3 (R, G, B, NIR
-order assumed); a single band is replicated to three channels (with a warning). uint16
-imagery is scaled to uint8 per band, mapping the ``uint16_percentiles`` of the scene's
-valid pixels to 0 and 255; the percentiles come from a decimated read (an overview when
-the file has one) of at most ``PERCENTILE_SAMPLE_PX`` pixels a side.
+order assumed); a single band is replicated to three channels (with a warning). uint16,
+float32 and float64 imagery is scaled to uint8 per band, mapping the ``uint16_percentiles``
+of the scene's valid pixels to 0 and 255; the percentiles come from a decimated read (an
+overview when the file has one) of at most ``PERCENTILE_SAMPLE_PX`` pixels a side. In
+float imagery NaN (and infinite values) are nodata, like the nodata value when one is set.
 
 A scene already on the grid's pixel grid (same CRS and resolution, origin on a multiple of
 the pixel size) is read directly; any other scene is warped onto the grid through a
@@ -22,10 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from satcluster.errors import InputError
@@ -33,10 +32,11 @@ from satcluster.tiling.grid import EPS, TileGrid
 
 __all__ = [
     "PERCENTILE_SAMPLE_PX",
+    "SUPPORTED_DTYPES",
     "BandChoice",
     "SceneReader",
     "choose_bands",
-    "native_resolution",
+    "stretch_limits",
     "to_uint8",
     "uint16_limits",
 ]
@@ -44,6 +44,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PERCENTILE_SAMPLE_PX = 1024
+SUPPORTED_DTYPES = ("uint8", "uint16", "float32", "float64")  # all but uint8 are stretched
 _RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
 
@@ -55,12 +56,17 @@ class BandChoice:
     alpha: int | None
 
 
-def choose_bands(src: rasterio.DatasetReader, name: str) -> BandChoice:
-    """Pick the RGB and alpha bands of a scene from its colour interpretation."""
-    if src.dtypes[0] not in ("uint8", "uint16") or len(set(src.dtypes)) != 1:
+def choose_bands(src: rasterio.DatasetReader, name: str, label: str | None = None) -> BandChoice:
+    """Pick the RGB and alpha bands of a scene from its colour interpretation.
+
+    ``name`` is the scene's name in the log; ``label`` names its file(s) in InputErrors
+    (default: the file name).
+    """
+    label = label or src.name
+    if src.dtypes[0] not in SUPPORTED_DTYPES or len(set(src.dtypes)) != 1:
         raise InputError(
-            f"imagery {src.name}: band type {', '.join(sorted(set(src.dtypes)))} is not supported; "
-            "convert it to uint8 or uint16 (e.g. `gdal_translate -ot Byte -scale ...`)."
+            f"imagery {label}: band type {', '.join(sorted(set(src.dtypes)))} is not supported; "
+            "convert it to uint8, uint16 or float32 (e.g. `gdal_translate -ot Byte -scale ...`)."
         )
     interps = list(src.colorinterp)
     alpha = next((i for i, ci in enumerate(interps, 1) if ci == ColorInterp.alpha), None)
@@ -87,27 +93,10 @@ def choose_bands(src: rasterio.DatasetReader, name: str) -> BandChoice:
         log.warning("%s: single-band imagery; the band is replicated to 3 channels", name)
     else:
         raise InputError(
-            f"imagery {src.name}: {len(colour)} colour bands cannot be read as RGB; give RGB, "
+            f"imagery {label}: {len(colour)} colour bands cannot be read as RGB; give RGB, "
             "RGBA, 4-band (R, G, B, NIR) or single-band imagery."
         )
     return BandChoice(rgb=rgb, alpha=alpha)
-
-
-def native_resolution(src: rasterio.DatasetReader, crs: CRS) -> float:
-    """Pixel size of a scene in metres of the working CRS (square pixels required)."""
-    if src.crs == crs and src.transform.b == 0 and src.transform.d == 0:
-        xres, yres = abs(src.transform.a), abs(src.transform.e)
-    else:
-        transform, _, _ = calculate_default_transform(
-            src.crs, crs, src.width, src.height, *src.bounds
-        )
-        xres, yres = abs(transform.a), abs(transform.e)
-    if not math.isclose(xres, yres, rel_tol=1e-6):
-        raise InputError(
-            f"imagery {src.name}: pixels are not square ({xres:g} x {yres:g} m); set "
-            "`tiles.resolution_m` to the pixel size you want."
-        )
-    return xres
 
 
 def _grid_offset(src: rasterio.DatasetReader, grid: TileGrid, row: int, col: int) -> tuple | None:
@@ -123,10 +112,14 @@ def _grid_offset(src: rasterio.DatasetReader, grid: TileGrid, row: int, col: int
     return round(row * grid.size_px + y_px), round(col * grid.size_px - x_px)
 
 
-def uint16_limits(
+def stretch_limits(
     src: rasterio.DatasetReader, bands: BandChoice, percentiles: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band low/high values at ``percentiles`` of the valid pixels (decimated read)."""
+    """Per-band low/high values at ``percentiles`` of the valid pixels (decimated read).
+
+    Valid: not masked (nodata value, alpha band, mask) and, in float imagery, finite in
+    all three bands. The high value is above the low one (a constant band maps to 0).
+    """
     step = max(1, math.ceil(max(src.height, src.width) / PERCENTILE_SAMPLE_PX))
     shape = (math.ceil(src.height / step), math.ceil(src.width / step))
     data = src.read(list(bands.rgb), out_shape=(3, *shape), resampling=Resampling.nearest)
@@ -134,21 +127,35 @@ def uint16_limits(
         valid = src.read(bands.alpha, out_shape=shape, resampling=Resampling.nearest) != 0
     else:
         valid = src.dataset_mask(out_shape=shape, resampling=Resampling.nearest) != 0
+    if data.dtype.kind == "f":
+        valid &= np.isfinite(data).all(axis=0)
     if not valid.any():
         return np.zeros(3), np.ones(3)
     low, high = np.percentile(data[:, valid], percentiles, axis=1)
+    if data.dtype.kind == "f":  # reflectances may span less than 1: widen only an empty range
+        return low, np.where(high > low, high, low + 1)
     return low, np.maximum(high, low + 1)
 
 
+uint16_limits = stretch_limits  # the name from before float imagery was stretched too
+
+
 def to_uint8(pixels: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Linear stretch of (h, w, 3) pixels: ``low`` -> 0 and ``high`` -> 255 per band, clipped."""
+    """Linear stretch of (h, w, 3) pixels: ``low`` -> 0 and ``high`` -> 255 per band, clipped.
+
+    NaN pixels (nodata in float imagery) become 0.
+    """
     scale = (255.0 / (high - low)).astype(np.float32)
     scaled = (pixels.astype(np.float32) - low.astype(np.float32)) * scale
+    if pixels.dtype.kind == "f":
+        np.nan_to_num(scaled, copy=False, nan=0.0)  # a NaN cast to uint8 is undefined
     return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
 
 
 def _fits(value: float | None, dtype: str) -> bool:
-    """Whether ``value`` is an integer that ``dtype`` can hold."""
+    """Whether ``value`` is an integer that the integer ``dtype`` can hold."""
+    if np.dtype(dtype).kind not in "ui":
+        return False
     if value is None or not math.isfinite(value) or not float(value).is_integer():
         return False
     info = np.iinfo(dtype)
@@ -159,7 +166,8 @@ class SceneReader:
     """Reads grid-aligned windows of a scene as (h, w, 3) uint8 pixels and a valid mask.
 
     ``rows`` and ``cols`` are the grid cells to cover; ``percentiles`` (0-100) are the
-    uint16 stretch limits. ``warped`` says whether the scene is read through a WarpedVRT.
+    stretch limits (uint16 and float imagery). ``warped`` says whether the scene is read
+    through a WarpedVRT.
     """
 
     def __init__(
@@ -203,7 +211,9 @@ class SceneReader:
             and _fits(src.nodata, src.dtypes[0])
             else None
         )
-        self.limits = uint16_limits(src, bands, percentiles) if src.dtypes[0] == "uint16" else None
+        self.floating = np.dtype(src.dtypes[0]).kind == "f"
+        stretched = src.dtypes[0] != "uint8"
+        self.limits = stretch_limits(src, bands, percentiles) if stretched else None
         self._spare: list[tuple] = [(None, None), (None, None)]
         self._turn = 0
 
@@ -237,12 +247,22 @@ class SceneReader:
         self._turn ^= 1
         pixels, valid = self._spare[self._turn]
         if pixels is None or len(pixels) < height_px:
-            pixels = np.empty((height_px, self.width_px, 3), self.dataset.dtypes[0])
+            # float64 is read as float32 (GDAL converts): half the memory, ample for uint8.
+            dtype = np.float32 if self.floating else self.dataset.dtypes[0]
+            pixels = np.empty((height_px, self.width_px, 3), dtype)
             valid = np.empty((height_px, self.width_px), bool)
             self._spare[self._turn] = (pixels, valid)
         return pixels[:height_px], valid[:height_px]
 
     def _read_valid(self, window: Window, pixels: np.ndarray) -> np.ndarray:
+        """Valid mask of a window: not masked and, in float imagery, finite in every band."""
+        valid = self._read_mask(window, pixels)
+        if not self.floating:
+            return valid
+        finite = np.isfinite(pixels).all(axis=-1)
+        return finite if valid is True else valid & finite
+
+    def _read_mask(self, window: Window, pixels: np.ndarray) -> np.ndarray | bool:
         if self.all_valid:
             return True
         if self.nodata is not None:

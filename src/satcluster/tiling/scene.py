@@ -5,40 +5,39 @@ bounded by one window, not by the scene), the next window being read in a thread
 the current one is cut. Tiles with more nodata than ``max_nodata_fraction`` are dropped
 and masked pixels of kept tiles are set to 0. The tiles go to ``{scene}.npy`` (uint8,
 N x S x S x 3) and ``{scene}.parquet`` (one row per tile, in the order of the .npy).
+
+A scene is one raster file or a mapping of single-band files (``bands``); its pixel size
+is ``tiles.resolution_m`` or its own, snapped to a round value (``resolution``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import rasterio
 from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 from tqdm import tqdm
 
-from satcluster.crs import describe_error, open_georeferenced
+from satcluster.crs import describe_error
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
+from satcluster.tiling.bands import IGNORED_BAND_KEYS, SceneSource, describe_scene, open_scene
 from satcluster.tiling.grid import TileGrid, working_crs
 from satcluster.tiling.npy import set_npy_rows, write_npy_header
-from satcluster.tiling.reader import SceneReader, choose_bands, native_resolution
+from satcluster.tiling.reader import SceneReader, choose_bands
+from satcluster.tiling.resolution import choose_resolution
 
 __all__ = ["SCENE_COLUMNS", "open_scene", "tile_scene"]
 
 log = logging.getLogger(__name__)
 
 SCENE_COLUMNS = ["scene", "row", "col", "nodata_fraction", "resolution_m", "geometry"]
-
-
-def open_scene(path: str | Path) -> rasterio.DatasetReader:
-    """Open a scene; a missing, unreadable or CRS-less file is an InputError naming it."""
-    return open_georeferenced(path, "imagery scene", key="inputs.imagery", example_crs="EPSG:32630")
 
 
 def _cut_tiles(
@@ -83,7 +82,7 @@ def _windows(rows: range, window_rows: int) -> Iterator[range]:
 
 
 def tile_scene(
-    scene_path: str | Path,
+    scene_path: SceneSource,
     scene: str,
     out_npy: str | Path,
     out_index: str | Path,
@@ -97,22 +96,31 @@ def tile_scene(
 ) -> gpd.GeoDataFrame:
     """Tile one scene onto the global grid; write its tiles (.npy) and tile table (GeoParquet).
 
-    ``crs``: the working CRS (projected, metres); ``size_px``: tile side in pixels;
-    ``resolution_m``: pixel side in metres, None for the scene's native pixel size;
+    ``scene_path``: the scene's raster file, or its single-band files as a mapping
+    ``{"red": path, "green": path, "blue": path}`` (optionally ``"nir"``, ignored);
+    ``scene``: its name; ``crs``: the working CRS (projected, metres); ``size_px``: tile
+    side in pixels; ``resolution_m``: pixel side in metres, None for the scene's own pixel
+    size snapped to a round value within 1% (see ``resolution``);
     ``max_nodata_fraction`` (0-1): tiles with more nodata are dropped;
-    ``uint16_percentiles`` (0-100): the uint16 stretch limits; ``window_rows``: tile rows
-    read per window. Returns the tile table (columns ``SCENE_COLUMNS``, CRS ``crs``).
+    ``uint16_percentiles`` (0-100): the stretch limits of uint16 and float imagery;
+    ``window_rows``: tile rows read per window. Returns the tile table (columns
+    ``SCENE_COLUMNS``, CRS ``crs``).
     """
     grid_crs = working_crs(crs)
     start = time.perf_counter()
+    label = describe_scene(scene_path)
+    if isinstance(scene_path, Mapping) and set(IGNORED_BAND_KEYS) & set(scene_path):
+        log.info("%s: the nir band file is not read (tiles are RGB)", scene)
     # Both outputs are renamed into place only when both are complete.
     with (
         open_scene(scene_path) as src,
         atomic_path(out_npy) as tmp_npy,
         atomic_path(out_index) as tmp_index,
     ):
-        bands = choose_bands(src, scene)
-        grid = TileGrid(grid_crs, size_px, float(resolution_m or native_resolution(src, grid_crs)))
+        bands = choose_bands(src, scene, label)
+        resolution, why = choose_resolution(src, grid_crs, resolution_m, label)
+        log.info("%s: %s", scene, why)
+        grid = TileGrid(grid_crs, size_px, resolution)
         bounds = src.bounds
         if src.crs != grid_crs:
             bounds = transform_bounds(src.crs, grid_crs, *bounds, densify_pts=21)
@@ -120,12 +128,13 @@ def tile_scene(
         try:
             reader = SceneReader(src, grid, bands, rows, cols, uint16_percentiles)
             log.info(
-                "%s: %d x %d px, %d band(s) %s, %s; grid %d x %d cells of %g m (%s read)",
+                "%s: %d x %d px, %d band(s) %s%s, %s; grid %d x %d cells of %g m (%s read)",
                 scene,
                 src.width,
                 src.height,
                 src.count,
                 src.dtypes[0],
+                " from band files" if isinstance(scene_path, Mapping) else "",
                 src.crs.to_string(),
                 len(rows),
                 len(cols),
@@ -140,7 +149,7 @@ def tile_scene(
                 reader.close()
         except RasterioError as err:
             raise InputError(
-                f"imagery {scene_path} is corrupt or unreadable ({describe_error(err)}); re-export "
+                f"imagery {label} is corrupt or unreadable ({describe_error(err)}); re-export "
                 "or re-download it."
             ) from None
         table = gpd.GeoDataFrame(
