@@ -1,17 +1,22 @@
-"""NDVI from Landsat 8 C2 L2 bands: reflectance scaling, QA masking and tile means."""
+"""NDVI from Landsat 8-9 C2 L2 bands: product checks, reflectance scaling, QA masking, tile means."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
 from conftest import demo_tiles_by_phenotype
 from rasterio.transform import from_origin
 
+from satcluster.covariates.landsat_product import check_landsat_bands, parse_product_id, read_mtl
 from satcluster.covariates.ndvi import landsat_ndvi, ndvi_covariates, qa_clear, reflectance
 from satcluster.errors import InputError
 
@@ -158,3 +163,249 @@ def test_demo_city_vegetation_is_greenest_and_water_lowest(demo_city):
     # The demo's cloud and its shadow are masked: some tiles lose part of their pixels.
     assert (table["ndvi_valid_fraction"] < 1).any()
     assert table["ndvi_valid_fraction"].between(0, 1).all()
+
+
+# --- which Landsat product the bands are (landsat_product) --------------------------------
+
+L2_C2 = "LC08_L2SP_193056_20200101_20200109_02_T1"  # the demo city's product id
+L9_L2_C2 = "LC09_L2SP_193056_20220105_20220107_02_T1"
+L1_C2 = "LC08_L1TP_193056_20200101_20200113_02_T1"
+L2_C1 = "LC08_L1TP_193056_20200101_20200113_01_T1"
+PRE_COLLECTION = "LC81930562020001LGN00"
+
+# Excerpts of real MTL files: a Collection 2 Level-2 one repeats its Level-1 source's
+# PROCESSING_LEVEL in LEVEL1_PROCESSING_RECORD, which must not be taken for the product's.
+MTL_C2_L2_TXT = f"""GROUP = LANDSAT_METADATA_FILE
+  GROUP = PRODUCT_CONTENTS
+    LANDSAT_PRODUCT_ID = "{L2_C2}"
+    PROCESSING_LEVEL = "L2SP"
+    COLLECTION_NUMBER = 02
+    COLLECTION_CATEGORY = "T1"
+  END_GROUP = PRODUCT_CONTENTS
+  GROUP = IMAGE_ATTRIBUTES
+    SPACECRAFT_ID = "LANDSAT_8"
+    SENSOR_ID = "OLI_TIRS"
+  END_GROUP = IMAGE_ATTRIBUTES
+  GROUP = LEVEL1_PROCESSING_RECORD
+    LANDSAT_PRODUCT_ID = "{L1_C2}"
+    PROCESSING_LEVEL = "L1TP"
+  END_GROUP = LEVEL1_PROCESSING_RECORD
+END_GROUP = LANDSAT_METADATA_FILE
+END
+"""
+MTL_C1_TXT = f"""GROUP = L1_METADATA_FILE
+  GROUP = METADATA_FILE_INFO
+    LANDSAT_PRODUCT_ID = "{L2_C1}"
+    COLLECTION_NUMBER = 01
+  END_GROUP = METADATA_FILE_INFO
+  GROUP = PRODUCT_METADATA
+    DATA_TYPE = "L1TP"
+    SPACECRAFT_ID = "LANDSAT_8"
+    SENSOR_ID = "OLI_TIRS"
+  END_GROUP = PRODUCT_METADATA
+END_GROUP = L1_METADATA_FILE
+END
+"""
+MTL_PRE_COLLECTION_TXT = f"""GROUP = L1_METADATA_FILE
+  GROUP = METADATA_FILE_INFO
+    LANDSAT_SCENE_ID = "{PRE_COLLECTION}"
+  END_GROUP = METADATA_FILE_INFO
+  GROUP = PRODUCT_METADATA
+    DATA_TYPE = "L1T"
+    SPACECRAFT_ID = "LANDSAT_8"
+    SENSOR_ID = "OLI_TIRS"
+  END_GROUP = PRODUCT_METADATA
+END_GROUP = L1_METADATA_FILE
+END
+"""
+
+
+def _mtl_json(level: str, collection: str, spacecraft: str = "LANDSAT_9") -> str:
+    return json.dumps(
+        {
+            "LANDSAT_METADATA_FILE": {
+                "PRODUCT_CONTENTS": {"PROCESSING_LEVEL": level, "COLLECTION_NUMBER": collection},
+                "IMAGE_ATTRIBUTES": {"SPACECRAFT_ID": spacecraft, "SENSOR_ID": "OLI_TIRS"},
+                "LEVEL1_PROCESSING_RECORD": {"PROCESSING_LEVEL": "L1TP"},
+            }
+        }
+    )
+
+
+def _mtl_xml(level: str, collection: str) -> str:
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?><LANDSAT_METADATA_FILE><PRODUCT_CONTENTS>"
+        f"<PROCESSING_LEVEL>{level}</PROCESSING_LEVEL>"
+        f"<COLLECTION_NUMBER>{collection}</COLLECTION_NUMBER></PRODUCT_CONTENTS>"
+        "<IMAGE_ATTRIBUTES><SPACECRAFT_ID>LANDSAT_8</SPACECRAFT_ID>"
+        "<SENSOR_ID>OLI_TIRS</SENSOR_ID></IMAGE_ATTRIBUTES>"
+        "<LEVEL1_PROCESSING_RECORD><PROCESSING_LEVEL>L1TP</PROCESSING_LEVEL>"
+        "</LEVEL1_PROCESSING_RECORD></LANDSAT_METADATA_FILE>"
+    )
+
+
+def _named_scene(tmp_path: Path, product_id: str, suffixes=("SR_B4", "SR_B5", "QA_PIXEL")):
+    """The test scene, its files renamed ``<product_id>_<suffix>.TIF``."""
+    renamed = []
+    for path, suffix in zip(_scene(tmp_path), suffixes, strict=True):
+        renamed.append(path.rename(tmp_path / f"{product_id}_{suffix}.TIF"))
+    return tuple(renamed)
+
+
+def _bands(*paths: Path) -> dict[str, Path]:
+    return dict(zip(["red", "nir", "qa"], paths, strict=True))
+
+
+def _landsat_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.endswith("landsat_product")]
+
+
+@pytest.mark.parametrize(
+    ("name", "sensor", "level", "collection", "band"),
+    [
+        (f"{L2_C2}_SR_B4.TIF", "LC08", "L2SP", 2, "SR_B4"),
+        (f"{L9_L2_C2}_QA_PIXEL.TIF", "LC09", "L2SP", 2, "QA_PIXEL"),
+        (f"{L1_C2}_B4.TIF", "LC08", "L1TP", 2, "B4"),
+        (f"{L2_C1}_B5.TIF", "LC08", "L1TP", 1, "B5"),
+        (f"{PRE_COLLECTION}_B4.TIF", "LC08", "", 0, ""),
+        (f"clipped_{L2_C2.lower()}_sr_b5_accra.tif", "LC08", "L2SP", 2, "SR_B5"),
+    ],
+)
+def test_product_id_in_a_file_name_is_parsed(name, sensor, level, collection, band):
+    product = parse_product_id(name)
+    assert (product.sensor, product.level, product.collection, product.band) == (
+        sensor,
+        level,
+        collection,
+        band,
+    )
+
+
+@pytest.mark.parametrize("name", ["SR_B4.TIF", "red.tif", "LC08_scene_B4.TIF", "B4_LGN00.TIF"])
+def test_names_without_a_product_id_give_none(name):
+    assert parse_product_id(name) is None
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text", "expected"),
+    [
+        (f"{L2_C2}_MTL.txt", MTL_C2_L2_TXT, ("LC08", "L2SP", 2)),
+        (f"{L2_C1}_MTL.txt", MTL_C1_TXT, ("LC08", "L1TP", 1)),
+        (f"{PRE_COLLECTION}_MTL.txt", MTL_PRE_COLLECTION_TXT, ("LC08", "L1T", 0)),
+        (f"{L9_L2_C2}_MTL.json", _mtl_json("L2SP", "02"), ("LC09", "L2SP", 2)),
+        (f"{L2_C2}_MTL.xml", _mtl_xml("L2SP", "02"), ("LC08", "L2SP", 2)),
+    ],
+)
+def test_mtl_files_in_each_format_are_read(tmp_path, file_name, text, expected):
+    path = tmp_path / file_name
+    path.write_text(text)
+    product = read_mtl(path)
+    assert (product.sensor, product.level, product.collection) == expected
+    assert product.source == str(path)
+
+
+def test_demo_and_landsat_9_names_pass_silently(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    (tmp_path / "l8").mkdir()
+    (tmp_path / "l9").mkdir()
+    check_landsat_bands(_bands(*_named_scene(tmp_path / "l8", L2_C2)))
+    check_landsat_bands(_bands(*_named_scene(tmp_path / "l9", L9_L2_C2)))
+    assert _landsat_warnings(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("product_id", "suffixes", "says"),
+    [
+        (L1_C2, ("B4", "B5", "QA_PIXEL"), "a Level-1 product \\(L1TP"),
+        (L2_C1, ("B4", "B5", "BQA"), "a Collection 1 product"),
+        (PRE_COLLECTION, ("B4", "B5", "BQA"), "a pre-collection product"),
+        ("LE07_L2SP_193056_20200101_20200127_02_T1", ("SR_B3", "SR_B4", "QA_PIXEL"), "LE07"),
+    ],
+)
+def test_wrong_products_named_in_the_file_are_refused(tmp_path, product_id, suffixes, says):
+    red, nir, qa = _named_scene(tmp_path, product_id, suffixes)
+    with pytest.raises(InputError) as err:
+        ndvi_covariates(_tiles(shapely.box(0, 0, 60, 60)), red, nir, qa)
+    message = str(err.value)
+    assert str(red) in message
+    assert re.search(says, message)
+    assert "as its name says" in message
+    assert "Collection 2 Level-2 surface reflectance bands SR_B4 (red)" in message
+    assert "EarthExplorer" in message
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text", "says"),
+    [
+        (f"{L1_C2}_MTL.txt", MTL_C2_L2_TXT.replace('"L2SP"', '"L1TP"'), "a Level-1 product"),
+        (f"{L2_C1}_MTL.txt", MTL_C1_TXT, "a Collection 1 product"),
+        (f"{PRE_COLLECTION}_MTL.txt", MTL_PRE_COLLECTION_TXT, "a pre-collection product"),
+        (f"{L1_C2}_MTL.json", _mtl_json("L1TP", "02"), "a Level-1 product"),
+        (f"{L1_C2}_MTL.xml", _mtl_xml("L1GT", "02"), "a Level-1 product"),
+    ],
+)
+def test_renamed_band_is_refused_when_the_mtl_beside_it_says_so(tmp_path, file_name, text, says):
+    red, nir, qa = _scene(tmp_path)  # SR_B4.TIF etc.: no product id in the names
+    mtl = tmp_path / file_name
+    mtl.write_text(text)
+    with pytest.raises(InputError, match=says) as err:
+        check_landsat_bands(_bands(red, nir, qa))
+    assert str(red) in str(err.value)
+    assert f"as its metadata {mtl} says" in str(err.value)
+
+
+def test_mtl_of_the_named_product_is_read_and_must_agree(tmp_path):
+    # The name says Level-2 but the product's MTL says Level-1: the file is refused.
+    red, nir, qa = _named_scene(tmp_path, L2_C2)
+    (tmp_path / f"{L2_C2}_MTL.txt").write_text(MTL_C2_L2_TXT)
+    check_landsat_bands(_bands(red, nir, qa))
+    (tmp_path / f"{L2_C2}_MTL.txt").write_text(MTL_C2_L2_TXT.replace('"L2SP"', '"L1TP"'))
+    with pytest.raises(InputError, match="Level-1 product"):
+        check_landsat_bands(_bands(red, nir, qa))
+
+
+def test_renamed_level_2_band_with_its_mtl_passes_silently(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    red, nir, qa = _scene(tmp_path)
+    (tmp_path / f"{L2_C2}_MTL.txt").write_text(MTL_C2_L2_TXT)
+    product = check_landsat_bands(_bands(red, nir, qa))
+    assert (product.sensor, product.level, product.collection) == ("LC08", "L2SP", 2)
+    assert _landsat_warnings(caplog) == []
+
+
+def test_unverifiable_bands_give_one_warning_and_the_same_ndvi(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    tiles = _tiles(shapely.box(0, 0, 120, 120))
+    plain = ndvi_covariates(tiles, *_scene(tmp_path))
+    warnings = _landsat_warnings(caplog)
+    assert len(warnings) == 1
+    assert "cannot be verified" in warnings[0]
+    assert "SR_B4.TIF" in warnings[0] and "QA_PIXEL.TIF" in warnings[0]
+    caplog.clear()
+    (tmp_path / "named").mkdir()
+    named = ndvi_covariates(tiles, *_named_scene(tmp_path / "named", L2_C2))
+    assert _landsat_warnings(caplog) == []
+    pd.testing.assert_frame_equal(plain, named)
+
+
+def test_a_band_given_for_another_role_is_refused(tmp_path):
+    red, nir, qa = _named_scene(tmp_path, L2_C2)
+    with pytest.raises(InputError, match=r"red band .*SR_B5.TIF is band SR_B5, not SR_B4"):
+        check_landsat_bands({"red": nir, "nir": red, "qa": qa})
+
+
+def test_bands_of_two_products_are_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    red, nir, _ = _named_scene(tmp_path / "a", L2_C2)
+    *_, qa = _named_scene(tmp_path / "b", L2_C2.replace("20200101_20200109", "20200117_20200127"))
+    with pytest.raises(InputError, match="different products .*one product"):
+        check_landsat_bands(_bands(red, nir, qa))
+
+
+def test_unreadable_mtl_is_ignored_with_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    red, nir, qa = _named_scene(tmp_path, L2_C2)
+    (tmp_path / f"{L2_C2}_MTL.xml").write_text("<LANDSAT_METADATA_FILE><unclosed>")
+    check_landsat_bands(_bands(red, nir, qa))
+    assert any("cannot be read" in message for message in _landsat_warnings(caplog))

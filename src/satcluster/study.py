@@ -142,7 +142,7 @@ def _city(name: str, spec: dict[str, Any], config: dict[str, Any]) -> City:
     if not inputs or not inputs.get("imagery"):
         raise InputError(
             f"config: `{key}` has no inputs; give `{key}.inputs.imagery` (GeoTIFF paths or globs, "
-            f"plus buildings, roads, population, landsat as in config/accra.yaml) or "
+            f"plus buildings, roads, population, landsat or sentinel2 as in config/accra.yaml) or "
             f"`{key}.demo: {{}}` for a demo city."
         )
     return City(name, crs, None, _with_input_defaults(inputs))
@@ -150,5 +150,7 @@ def _city(name: str, spec: dict[str, Any], config: dict[str, Any]) -> City:
 
 def _with_input_defaults(inputs: dict[str, Any]) -> dict[str, Any]:
     landsat = {"red": None, "nir": None, "qa": None, **(inputs.get("landsat") or {})}
+    sentinel2 = {"red": None, "nir": None, "scl": None, "boa_add_offset": None}
+    sentinel2.update(inputs.get("sentinel2") or {})
     base = {"imagery": [], "buildings": None, "roads": None, "population": None}
-    return {**base, **inputs, "landsat": landsat}
+    return {**base, **inputs, "landsat": landsat, "sentinel2": sentinel2}

@@ -199,7 +199,9 @@ def source_path(wildcards, name: str) -> str:
     city = city_of(wildcards)
     if city.is_demo:
         return str(getattr(_demo_city_files(city.name), name))
-    return _real_file(city, name.replace("landsat_", "landsat."))
+    return _real_file(
+        city, name.replace("landsat_", "landsat.").replace("sentinel2_", "sentinel2.")
+    )
 
 
 def demo_setting(name: str):
@@ -287,7 +289,7 @@ def active_sources(city: City) -> list:
         "buildings": inputs["buildings"] is not None,
         "roads": inputs["roads"] is not None,
         "population": inputs["population"] is not None,
-        "ndvi": all(inputs["landsat"][band] for band in ("red", "nir", "qa")),
+        "ndvi": ndvi_product(city) is not None,
     }
     return [source for source in COVARIATE_SOURCES if configured[source]]
 
@@ -331,11 +333,35 @@ def population_file(wildcards) -> str:
     return source_path(wildcards, "population")
 
 
-def landsat_files(wildcards) -> dict:
-    """Band (red, nir, qa) -> Landsat file: the demo's or the city's `inputs.landsat`."""
-    return {
-        band: source_path(wildcards, f"landsat_{band}") for band in ("red", "nir", "qa")
-    }
+LANDSAT_BANDS = ("red", "nir", "qa")
+SENTINEL2_BANDS = ("red", "nir", "scl")
+
+
+def ndvi_product(city: City) -> str | None:
+    """ "landsat" or "sentinel2": the NDVI source of a city (the demo's is Landsat), or None."""
+    if city.is_demo:
+        return "landsat"
+    landsat = all(city.inputs["landsat"][band] for band in LANDSAT_BANDS)
+    sentinel2 = all(city.inputs["sentinel2"][band] for band in SENTINEL2_BANDS)
+    if landsat and sentinel2:
+        raise WorkflowError(
+            f"config: city {city.name!r} gives both `inputs.landsat` and `inputs.sentinel2`; "
+            "NDVI comes from one product: remove the other."
+        )
+    return "landsat" if landsat else "sentinel2" if sentinel2 else None
+
+
+def ndvi_files(wildcards) -> dict:
+    """Band -> file of the city's NDVI product: Landsat red/nir/qa or Sentinel-2 red/nir/scl."""
+    product = ndvi_product(city_of(wildcards))
+    bands = LANDSAT_BANDS if product == "landsat" else SENTINEL2_BANDS
+    return {band: source_path(wildcards, f"{product}_{band}") for band in bands}
+
+
+def boa_add_offset(wildcards):
+    """The configured Sentinel-2 offset (used only without product metadata), or None."""
+    city = city_of(wildcards)
+    return None if city.is_demo else city.inputs["sentinel2"]["boa_add_offset"]
 
 
 # --- deepcluster stage ---------------------------------------------------------------

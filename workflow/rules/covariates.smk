@@ -83,7 +83,7 @@ rule population_covariates:
 
 rule ndvi_covariates:
     input:
-        unpack(landsat_files),
+        unpack(ndvi_files),
         index=rules.gather_tiles.output.index,
     output:
         table=temp(f"{CITY_DIR}/covariates/chunks/ndvi_{{chunk}}.parquet"),
@@ -96,6 +96,7 @@ rule ndvi_covariates:
         runtime=120,
     params:
         n_chunks=len(CHUNKS),
+        boa_add_offset=boa_add_offset,
     script:
         "../scripts/ndvi_covariates.py"
 

@@ -1,7 +1,8 @@
-"""Snakemake adapter: Landsat NDVI mean and valid fraction for one chunk of tiles."""
+"""Snakemake adapter: NDVI mean and valid fraction for one chunk of tiles (Landsat or Sentinel-2)."""
 
 from satcluster.covariates.chunks import read_tile_chunk, write_table
-from satcluster.covariates.ndvi import ndvi_covariates
+from satcluster.covariates.ndvi import ndvi_covariates, ndvi_source
+from satcluster.covariates.sentinel2 import sentinel2_ndvi_covariates
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])
@@ -9,10 +10,17 @@ with user_errors_exit(log):
     chunk = int(snakemake.wildcards.chunk)
     tiles = read_tile_chunk(snakemake.input.index, chunk, snakemake.params.n_chunks)
     with timed(log, f"NDVI covariates of {len(tiles)} tiles (chunk {chunk})"):
-        table = ndvi_covariates(tiles, snakemake.input.red, snakemake.input.nir, snakemake.input.qa)
+        bands = snakemake.input
+        if "scl" in dict(bands.items()):  # Sentinel-2 L2A: red B04, nir B08, scene classes SCL
+            table = sentinel2_ndvi_covariates(
+                tiles, bands.red, bands.nir, bands.scl, snakemake.params.boa_add_offset
+            )
+        else:  # Landsat 8/9 Collection 2 Level-2
+            table = ndvi_covariates(tiles, bands.red, bands.nir, bands.qa)
     write_table(table, snakemake.output[0])
     log.info(
-        "%d tiles with valid Landsat pixels, median NDVI %.3f",
+        "%d tiles with valid %s pixels, median NDVI %.3f",
         int((table["ndvi_valid_fraction"] > 0).sum()),
+        ndvi_source(table),
         table["ndvi_mean"].median(),
     )

@@ -12,6 +12,15 @@ that is; ``population_density_km2 * population_coverage`` gives the paper's
 "people / whole tile area" where a user prefers that reading. Tiles with no
 valid pixel get NaN density and coverage 0.
 
+No data is whatever the file's metadata declares (a nodata value such as -99999 or
+float32's lowest, -3.4e38, NaN, or a mask band), and also any value below 0 or not
+finite, declared or not: people counts cannot be negative, and WorldPop-like files
+turn up with negative fills and no nodata set (one warning says how many such pixels
+were met). WorldPop's 100 m (3 arc-second) and 1 km (30 arc-second) products are read
+alike: pixels are weighted by the share of their area inside the tile, so a tile
+inside one 1 km pixel gets that pixel's count divided by the pixel's area, and a tile
+across several the area-weighted mix.
+
 Areas are planar in the working CRS (UTM scale error is below 0.2% in-zone);
 the coverage is a ratio of areas in the raster's CRS, where the tile is small
 enough for the ratio to be the same as on the ground.
@@ -19,6 +28,7 @@ enough for the ratio to be the same as on the ground.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import geopandas as gpd
@@ -36,11 +46,30 @@ __all__ = [
 
 COLUMNS = ["population_density_km2", "population_coverage"]
 
+log = logging.getLogger(__name__)
 
-def _people_per_pixel(bands: list[np.ma.MaskedArray]) -> np.ndarray:
-    """The ppp band as float32 with NaN where the raster has no data."""
-    (ppp,) = bands
-    return ppp.astype(np.float32).filled(np.nan)
+
+class _PeoplePerPixel:
+    """The ppp band as float32 with NaN where the raster has no data or a value below 0.
+
+    Counts the valid-looking but undeclared fills (negative or infinite values that the
+    metadata does not mark), for one warning after the whole raster is read.
+    """
+
+    def __init__(self) -> None:
+        self.undeclared = 0
+        self.lowest = np.inf
+
+    def __call__(self, bands: list[np.ma.MaskedArray]) -> np.ndarray:
+        (ppp,) = bands
+        values = ppp.astype(np.float32).filled(np.nan)
+        with np.errstate(invalid="ignore"):
+            fill = ~np.isnan(values) & ~(np.isfinite(values) & (values >= 0))
+        if fill.any():
+            self.undeclared += int(fill.sum())
+            self.lowest = min(self.lowest, float(values[fill].min()))
+            values[fill] = np.nan
+        return values
 
 
 def tile_area_km2(tiles: gpd.GeoSeries) -> np.ndarray:
@@ -63,8 +92,18 @@ def population_covariates(tiles: gpd.GeoDataFrame, population_path: str | Path) 
     """
     geoms = tiles.geometry
     area_km2 = tile_area_km2(geoms)
+    people_per_pixel = _PeoplePerPixel()
     with open_raster(population_path, "population") as raster:
-        sums = zonal_sums(geoms, [raster], _people_per_pixel, what="population")
+        sums = zonal_sums(geoms, [raster], people_per_pixel, what="population")
+    if people_per_pixel.undeclared:
+        log.warning(
+            "population raster %s has %d pixels around the tiles with negative or infinite "
+            "values (lowest %g) that its metadata does not declare as nodata; they are "
+            "treated as nodata",
+            population_path,
+            people_per_pixel.undeclared,
+            people_per_pixel.lowest,
+        )
     coverage = sums["valid_fraction"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         density = sums["sum"].to_numpy() / (coverage * area_km2)

@@ -135,7 +135,7 @@ def read_cluster_covariates(
     if not variables:
         raise InputError(
             f"{table_path} has no covariate columns; configure at least one covariate source "
-            "under `inputs` (buildings, roads, population or landsat)."
+            "under `inputs` (buildings, roads, population, landsat or sentinel2)."
         )
     return table, variables, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
 
