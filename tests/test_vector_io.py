@@ -17,6 +17,7 @@ from satcluster.errors import InputError
 from satcluster.vector_csv import read_wkt_csv
 from satcluster.vector_io import (
     bounds_intersect,
+    expand_sources,
     file_crs,
     read_vector,
     reproject,
@@ -25,6 +26,7 @@ from satcluster.vector_io import (
     vector_bounds,
     vector_format,
 )
+from satcluster.vector_sources import format_bounds
 
 UTM = "EPSG:32630"
 # Real samples beside the project (../shared/real); tests that need them skip without it.
@@ -215,3 +217,60 @@ def test_real_esri_wkt_is_read_as_its_epsg_crs():
     frame = read_vector(BOSTON / "massachusetts_buildings.gpkg")
     assert len(frame) == 1092
     assert reproject(frame, "EPSG:26986", "massachusetts_buildings.gpkg") is frame  # no-op
+
+
+# --- several files per source: expand_sources ------------------------------------------------
+
+
+def _touch(*paths: Path) -> None:
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+
+
+def test_expand_sources_of_a_path_a_glob_and_a_list(tmp_path):
+    cells = [tmp_path / "open_buildings" / f"{cell}_buildings.csv.gz" for cell in ("0fd", "0f9")]
+    osm = tmp_path / "osm" / "ghana.osm.pbf"
+    _touch(*cells, osm)
+    assert expand_sources(str(osm), "inputs.roads") == [str(osm)]
+    pattern = str(tmp_path / "open_buildings" / "*_buildings.csv.gz")
+    assert expand_sources(pattern, "inputs.buildings") == sorted(map(str, cells))
+    listed = expand_sources([str(osm), str(tmp_path / "**" / "*.gz")], "inputs.buildings")
+    assert listed == [str(osm), *sorted(map(str, cells))]
+
+
+def test_expand_sources_keeps_a_file_named_twice_once(tmp_path):
+    path = tmp_path / "a.osm"
+    _touch(path)
+    twice = [str(path), str(tmp_path / "*.osm"), str(tmp_path / "." / "a.osm")]
+    assert expand_sources(twice, "inputs.roads") == [str(path)]
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (
+            "nowhere/*.csv.gz",
+            r"config: `inputs.buildings` entry 'nowhere/\*.csv.gz' matches no file",
+        ),
+        ("nowhere/a.gpkg", r"config: `inputs.buildings` points to nowhere/a.gpkg, which does not"),
+        ([], r"config: `inputs.buildings` is an empty list"),
+        ([3], r"config: `inputs.buildings` entry 3 is not a path"),
+    ],
+    ids=["glob-without-match", "missing-path", "empty-list", "not-a-path"],
+)
+def test_expand_sources_names_the_key(tmp_path, monkeypatch, value, match):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=match):
+        expand_sources(value, "inputs.buildings")
+
+
+def test_format_bounds_writes_plain_numbers():
+    bounds = tuple(np.array([733600.0, 9_800_000.25, 734_100.5, 9_801_000.0]))
+    text = format_bounds(bounds)
+    assert text == "x 733,600 to 734,100 m, y 9,800,000 to 9,801,000 m"
+    assert "np." not in text and "(" not in text
+    assert (
+        format_bounds((-0.25, 5.5, -0.2, 5.6), "deg", 2)
+        == "x -0.25 to -0.20 deg, y 5.50 to 5.60 deg"
+    )

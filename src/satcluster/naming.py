@@ -8,16 +8,28 @@ so the rules are few and readable. Per cluster they use medians over its tiles:
 * buildings relative to the city: "sparse buildings" when 25-50 % of the
   cluster's tiles have buildings; when most do, "dense buildings" if the median
   percentile rank of building area among the city's built tiles is >= 0.6,
-  else "buildings";
+  else "buildings"; fewer: "few buildings", or "no buildings" when none has any;
 * "roads" when the typical tile has a road and road length ranks in the upper
   half of the city (not said of dense buildings, whose streets go without saying).
 
 So: "water"; without buildings "dense vegetation", "light vegetation", "roads"
 or "empty land"; with buildings e.g. "dense buildings, low NDVI",
-"buildings among vegetation", "roads, sparse buildings". Clusters that end up
-with the same name are told apart by their median building orientation (the
-paper's 36-degree split) when it differs, else by their id. A covariate that is
-absent (source not configured) is skipped.
+"buildings among vegetation", "roads, sparse buildings".
+
+Honest names: a word rests only on covariates the run has. A source left out (its
+columns absent) or one that missed the city (its columns all NaN) is never named:
+without NDVI there is no "water", "vegetation" or "empty land" (rather "no
+buildings", "few roads"), without roads no road word, without buildings no
+building word.
+
+Distinct names: clusters that share a name get, one trait at a time, the next most
+distinctive trait that exists (``satcluster.naming_traits``): first the median building
+orientation of built clusters (the paper's 36-degree split) when it differs by 5 degrees
+or more, then the covariate whose city-wide lower / upper third splits the group most
+("empty land, far from roads" and "empty land, near roads"), then comparative words
+among the group ("less populated", "more populated"). A word is never added that
+repeats the name ("roads" gets no "many roads"). Only clusters that no existing
+covariate tells apart get their id appended, "empty land (5)".
 
 :func:`quantile_profile` (median percentile rank per cluster) is the profile
 drawn in the paper's radar charts.
@@ -28,7 +40,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from satcluster.naming_traits import TRAITS, best_trait, value
+
 __all__ = [
+    "TRAITS",
     "building_level",
     "building_profile",
     "derive_names",
@@ -44,7 +59,9 @@ DENSE_VEGETATION_NDVI = 0.6
 SPARSE_BUILT_SHARE = 0.25  # share of a cluster's tiles that have buildings
 DENSE_BUILDINGS_RANK = 0.6  # median rank of building area among the city's built tiles
 ROADS_RANK = 0.5
-MIN_ORIENTATION_GAP_DEG = 5.0
+# "roads" says both: no "many roads" or "near roads" after it.
+ROAD_WORDS = ("road_length_m", "dist_road_m")
+Words = tuple[list[str], set[str]]  # a name's words and the covariates they rest on
 
 
 def percentile_ranks(covariates: pd.DataFrame) -> pd.DataFrame:
@@ -64,21 +81,18 @@ def building_profile(covariates: pd.DataFrame, labels: pd.Series) -> pd.DataFram
     """Per cluster: share of tiles with buildings and median built-area rank among built tiles.
 
     Reads the ``building_area_m2`` column (m^2 per tile); both returned columns,
-    ``built_share`` and ``built_rank``, are fractions in [0, 1].
+    ``built_share`` and ``built_rank``, are fractions in [0, 1], NaN for a cluster
+    whose tiles have no building data (a source that missed the city).
     """
     area = covariates["building_area_m2"]
     built = area.where(area > 0)
     groups = labels.to_numpy()
     return pd.DataFrame(
         {
-            "built_share": (area > 0).groupby(groups).mean(),
+            "built_share": (area > 0).where(area.notna()).astype(float).groupby(groups).mean(),
             "built_rank": built.rank(pct=True).groupby(groups).median(),
         }
     )
-
-
-def _value(row: pd.Series, column: str) -> float:
-    return float(row[column]) if column in row.index and pd.notna(row[column]) else np.nan
 
 
 def building_level(built_share: float, built_rank: float) -> str | None:
@@ -93,16 +107,50 @@ def building_level(built_share: float, built_rank: float) -> str | None:
     return "dense buildings" if built_rank >= DENSE_BUILDINGS_RANK else "buildings"
 
 
-def _unbuilt_name(ndvi: float, roads: bool, buildings_known: bool) -> str:
+def _unbuilt(ndvi: float, roads: bool, built_share: float, road_length: float) -> Words:
+    """Words of a cluster without building level (few or no buildings, or no building data)."""
     if ndvi >= DENSE_VEGETATION_NDVI:
-        return "dense vegetation"
+        return ["dense vegetation"], {"ndvi_mean"}
     if ndvi >= LIGHT_VEGETATION_NDVI:
-        return "light vegetation"
+        return ["light vegetation"], {"ndvi_mean"}
     if roads:
-        return "roads"
+        return ["roads"], set(ROAD_WORDS)
+    buildings_known, ndvi_known = not np.isnan(built_share), not np.isnan(ndvi)
+    if buildings_known and ndvi_known:  # neither built nor green
+        return ["empty land"], {"ndvi_mean", "building_area_m2", "building_count"}
     if buildings_known:
-        return "empty land"
-    return "low NDVI" if ndvi < LOW_NDVI else "mixed"
+        word = "no buildings" if built_share == 0 else "few buildings"
+        return [word], {"building_area_m2", "building_count"}
+    if ndvi_known:
+        return ["low NDVI" if ndvi < LOW_NDVI else "mixed"], {"ndvi_mean"}
+    if not np.isnan(road_length):
+        return ["no roads" if road_length == 0 else "few roads"], {"road_length_m"}
+    return [], set()
+
+
+def _words(ranks: pd.Series, medians: pd.Series, built_share: float, built_rank: float) -> Words:
+    """A cluster's primary words (see the module docstring) and the covariates they use."""
+    ndvi = value(medians, "ndvi_mean")
+    road_length = value(medians, "road_length_m")
+    level = building_level(built_share, built_rank)
+    if ndvi < WATER_NDVI and level is None:
+        return ["water"], {"ndvi_mean"}
+    roads = (
+        road_length > 0
+        and value(ranks, "road_length_m") >= ROADS_RANK
+        and level != "dense buildings"
+    )
+    if level is None:
+        return _unbuilt(ndvi, roads, built_share, road_length)
+    words = ["roads"] if roads else []
+    used = {"building_area_m2", "building_count"} | (set(ROAD_WORDS) if roads else set())
+    if ndvi >= LIGHT_VEGETATION_NDVI:
+        words.append(f"{level} among vegetation")
+    elif ndvi < LOW_NDVI:
+        words += [level, "low NDVI"]
+    else:
+        words.append(level)
+    return words, used | ({"ndvi_mean"} if not np.isnan(ndvi) else set())
 
 
 def describe(
@@ -112,49 +160,51 @@ def describe(
 
     ``ranks``: median percentile ranks in (0, 1] by covariate column; ``medians``: median
     covariate values in the columns' units (``ndvi_mean`` unitless, ``road_length_m`` in
-    metres). ``built_share`` is NaN when there is no building data.
+    metres). A covariate that is absent or NaN is not used; ``built_share`` is NaN when
+    there is no building data. "" when no covariate says anything.
     """
-    ndvi = _value(medians, "ndvi_mean")
-    level = building_level(built_share, built_rank)
-    if ndvi < WATER_NDVI and level is None:
-        return "water"
-    roads = (
-        _value(medians, "road_length_m") > 0
-        and _value(ranks, "road_length_m") >= ROADS_RANK
-        and level != "dense buildings"
-    )
-    if level is None:
-        return _unbuilt_name(ndvi, roads, buildings_known=not np.isnan(built_share))
-    parts = ["roads"] if roads else []
-    if ndvi >= LIGHT_VEGETATION_NDVI:
-        parts.append(f"{level} among vegetation")
-    elif ndvi < LOW_NDVI:
-        parts += [level, "low NDVI"]
-    else:
-        parts.append(level)
-    return ", ".join(parts)
+    return ", ".join(_words(ranks, medians, built_share, built_rank)[0])
 
 
-def _tell_apart(names: dict[int, str], medians: pd.DataFrame, built: pd.Series) -> dict[int, str]:
-    """Make names unique: by median building orientation when it differs, else by id."""
-    names = dict(names)
-    for name in sorted(set(names.values())):
-        same = [c for c in names if names[c] == name]
-        if len(same) < 2 or not all(built.get(c, False) for c in same):
-            continue
-        orientation = np.array([_value(medians.loc[c], "building_orientation_deg") for c in same])
-        if np.isnan(orientation).any():
-            continue
-        if (np.diff(np.sort(orientation)) >= MIN_ORIENTATION_GAP_DEG).all():
-            for c, deg in zip(same, orientation, strict=True):
-                names[c] = f"{name}, oriented {deg:.0f} deg"
-    counts = pd.Series(names).value_counts()
-    return {c: f"{n} ({c})" if counts[n] > 1 else n for c, n in names.items()}
+def _tell_apart(
+    words: dict[int, list[str]],
+    used: dict[int, set[str]],
+    ranks: pd.DataFrame,
+    medians: pd.DataFrame,
+    built: set[int],
+) -> dict[int, str]:
+    """Distinct names: traits added to clusters that share a name, then ids as a last resort."""
+    while True:
+        names = pd.Series({c: ", ".join(w) for c, w in words.items()})
+        groups = [list(g.index) for _, g in names.groupby(names, sort=True) if len(g) > 1]
+        split = False
+        for group in groups:
+            trait = best_trait(group, ranks, medians, set().union(*(used[c] for c in group)), built)
+            if trait is None:
+                continue
+            column, trait_words = trait
+            # Only a cluster that got a word has used the trait: those in its middle third
+            # may still be told apart by it in comparative words.
+            for c in group:
+                if trait_words[c] is not None:
+                    words[c].append(trait_words[c])
+                    used[c].add(column)
+            split = True
+        if not split:  # a split adds a word and uses a trait up: at most len(TRAITS) per cluster
+            break
+    counts = names.value_counts()
+    return {
+        c: (f"{n} ({c})" if counts[n] > 1 else n) if n else f"cluster {c}" for c, n in names.items()
+    }
 
 
 def derive_names(covariates: pd.DataFrame, labels: pd.Series) -> dict[int, str]:
-    """Unique descriptive name per cluster id in ``labels`` (aligned with ``covariates``' rows)."""
+    """Unique descriptive name per cluster id in ``labels`` (aligned with ``covariates``' rows).
+
+    Only the covariates in ``covariates`` with some value are used (see the module docstring).
+    """
     ids = sorted(int(c) for c in pd.unique(labels))
+    covariates = covariates.dropna(axis=1, how="all")  # a source that missed the city says nothing
     if covariates.shape[1] == 0:
         return {c: f"cluster {c}" for c in ids}
     ranks = quantile_profile(covariates, labels)
@@ -163,9 +213,9 @@ def derive_names(covariates: pd.DataFrame, labels: pd.Series) -> dict[int, str]:
         buildings = building_profile(covariates, labels)
     else:
         buildings = pd.DataFrame({"built_share": np.nan, "built_rank": np.nan}, index=ids)
-    names = {
-        c: describe(ranks.loc[c], medians.loc[c], *buildings.loc[c, ["built_share", "built_rank"]])
-        for c in ids
-    }
-    built = buildings["built_share"] >= SPARSE_BUILT_SHARE
-    return _tell_apart(names, medians, built)
+    words, used = {}, {}
+    for c in ids:
+        share, rank = buildings.loc[c, ["built_share", "built_rank"]]
+        words[c], used[c] = _words(ranks.loc[c], medians.loc[c], share, rank)
+    built = {c for c in ids if buildings.loc[c, "built_share"] >= SPARSE_BUILT_SHARE}
+    return _tell_apart(words, used, ranks, medians, built)

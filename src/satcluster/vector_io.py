@@ -4,7 +4,8 @@ Generic on purpose: the building and road loaders use it. Every reader returns a
 GeoDataFrame in the file's own CRS; ``reproject`` moves it to the working CRS and
 refuses data without a CRS. Formats are recognised by ``vector_format``: GeoParquet,
 line-delimited GeoJSON (by suffix or by a first line that is a GeoJSON Feature), CSV
-with WKT (read by ``satcluster.vector_csv``) and anything else GDAL reads.
+with WKT (read by ``satcluster.vector_csv``) and anything else GDAL reads. A source given as
+several files or globs: ``expand_sources`` (from ``satcluster.vector_sources``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pyproj import CRS, Transformer
 from satcluster.crs import parse_crs
 from satcluster.errors import InputError
 from satcluster.io import require_file
+from satcluster.vector_sources import expand_sources
 
 __all__ = [
     "LINE_DELIMITED_SUFFIXES",
@@ -32,6 +34,7 @@ __all__ = [
     "WGS84",
     "Bounds",
     "bounds_intersect",
+    "expand_sources",
     "file_crs",
     "geoparquet_bounds",
     "no_crs_error",
@@ -198,6 +201,7 @@ def read_vector(
     bbox: Bounds | None = None,
     bbox_crs: object | None = None,
     columns: Sequence[str] | None = None,
+    quiet: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read any OGR file, GeoParquet or line-delimited GeoJSON, in the file's own CRS.
 
@@ -205,7 +209,9 @@ def read_vector(
     geometry intersects it; for OGR formats the filter runs inside GDAL, so a
     city-wide file is never loaded whole. A missing, empty or unreadable file
     raises InputError naming the file. Plain CSV with a WKT column: see
-    ``satcluster.vector_csv.read_wkt_csv``.
+    ``satcluster.vector_csv.read_wkt_csv``. ``quiet`` logs the notice about a file of
+    several layers at INFO, for callers that read one file once per chunk of tiles and
+    warn in one chunk only.
     """
     path = require_nonempty_file(path, what)
     fmt = vector_format(path)
@@ -224,8 +230,13 @@ def read_vector(
         return frame
     layers = _read_info_layers(path, fmt, what)
     if len(layers) > 1:
-        log.warning(
-            "%s file %s has %d layers; reading the first, %r", what, path, len(layers), layers[0]
+        log.log(
+            logging.INFO if quiet else logging.WARNING,
+            "%s file %s has %d layers; reading the first, %r",
+            what,
+            path,
+            len(layers),
+            layers[0],
         )
     try:
         frame = gpd.read_file(

@@ -14,6 +14,7 @@ from satcluster.deepcluster.options import result_settings
 from satcluster.demo import demo_city_paths
 from satcluster.errors import InputError
 from satcluster.study import SINGLE_CITY, City, study_plan
+from satcluster.vector_io import expand_sources
 
 # Every workflow file is found relative to this file, never to the working directory or the
 # main Snakefile: used as a module (issue 14), the main Snakefile is the user's.
@@ -318,14 +319,28 @@ def covariate_tables(wildcards) -> list:
     )
 
 
-def buildings_file(wildcards) -> str:
-    """The building footprints file: the demo's or the city's `inputs.buildings`."""
-    return source_path(wildcards, "buildings")
+def vector_sources(wildcards, name: str) -> list:
+    """The file(s) of a vector source: the demo's, or the city's path, glob or list of them."""
+    city = city_of(wildcards)
+    if city.is_demo:
+        return [source_path(wildcards, name)]
+    prefix = f"cities.{city.name}.inputs" if IS_STUDY and config["cities"] else "inputs"
+    if city.inputs[name] is None:
+        _real_file(city, name)  # the message that the key is not set
+    try:
+        return expand_sources(city.inputs[name], f"{prefix}.{name}")
+    except InputError as err:
+        raise WorkflowError(str(err)) from None
 
 
-def roads_file(wildcards) -> str:
-    """The OpenStreetMap roads file: the demo's or the city's `inputs.roads`."""
-    return source_path(wildcards, "roads")
+def buildings_file(wildcards) -> list:
+    """The building footprint file(s): the demo's or the city's `inputs.buildings`."""
+    return vector_sources(wildcards, "buildings")
+
+
+def roads_file(wildcards) -> list:
+    """The OpenStreetMap file(s): the demo's or the city's `inputs.roads`."""
+    return vector_sources(wildcards, "roads")
 
 
 def population_file(wildcards) -> str:

@@ -25,7 +25,7 @@ rule building_covariates:
 
 rule road_lines:
     input:
-        roads_file,
+        osm=roads_file,
     output:
         lines=f"{CITY_ROOT}/covariates/road_lines.parquet",
     log:

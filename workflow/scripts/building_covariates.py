@@ -13,10 +13,11 @@ with user_errors_exit(log):
     with timed(log, "building covariates"):
         table = chunk_building_covariates(
             tiles,
-            snakemake.input.buildings,
+            list(snakemake.input.buildings),  # one file or several (duplicates counted once)
             snakemake.params.crs,
             snakemake.params.min_confidence,
             city_bounds=geoparquet_bounds(snakemake.input.index),
+            chunk=chunk,  # source-wide warnings in chunk 0 only: once per run
         )
     log.info(
         "%d buildings counted, %d of %d tiles have at least one",

@@ -17,11 +17,21 @@ Counting rules (the paper's, made precise):
 Areas are computed from the footprints in the working CRS, which must be
 projected in metres (a source's own area column, e.g. Google's
 ``area_in_meters``, is not used).
+
+A source may be several files (one Google CSV per S2 cell, several extracts): a
+footprint found in more than one counts once, taken from the first file that has
+it (the same shape within ``DUPLICATE_TOLERANCE_M``; footprint products carry no
+id shared between files). A file's own repeats are kept, as with one file.
+
+Messages: covariates run as one job per chunk of tiles, all reading the same
+source, so only chunk 0 warns about the source (it misses the city, holds no
+footprints, geometries were repaired); the other chunks log the same at INFO.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -42,6 +52,13 @@ from satcluster.vector_io import (
     transform_bounds,
     vector_bounds,
     vector_format,
+)
+from satcluster.vector_sources import (
+    PathOrPaths,
+    as_paths,
+    describe_paths,
+    format_bounds,
+    repeated_geometries,
 )
 
 __all__ = [
@@ -70,19 +87,44 @@ GOOGLE_MARGIN_DEG = 0.01
 
 
 def load_buildings(
-    path: str | Path, crs: object, min_confidence: float = 0.65, bbox: Bounds | None = None
+    paths: PathOrPaths,
+    crs: object,
+    min_confidence: float = 0.65,
+    bbox: Bounds | None = None,
+    quiet: bool = False,
 ) -> gpd.GeoDataFrame:
-    """Building footprints from ``path`` as polygons in ``crs`` (a single geometry column).
+    """Building footprints from one file or several as polygons in ``crs`` (one geometry column).
 
     Formats: any OGR-readable file (GeoPackage, GeoJSON, Shapefile, ...), GeoParquet,
     Google Open Buildings v3 CSV (WKT in EPSG:4326; rows with ``confidence`` below
     ``min_confidence`` dropped) and Microsoft Global ML Building Footprints
-    (line-delimited GeoJSON, also when named ``.csv.gz``). ``bbox`` (in ``crs``)
-    reads only footprints intersecting it. Non-polygons are dropped and invalid
-    polygons repaired (both counted in the log). An empty result is returned with
-    a warning; a missing, unreadable or CRS-less file raises InputError.
+    (line-delimited GeoJSON, also when named ``.csv.gz``); several files may mix them.
+    ``bbox`` (in ``crs``) reads only footprints intersecting it. Non-polygons are
+    dropped and invalid polygons repaired (both counted in the log); a footprint in
+    several files is kept once, from the first. An empty result is returned with a
+    warning (a note at INFO with ``bbox``: a chunk of water has no buildings); a
+    missing, unreadable or CRS-less file raises InputError. ``quiet`` logs the
+    source's notices (repairs, layers) at INFO: for the chunks that do not warn.
     """
     require_metric_crs(crs)
+    sources = as_paths(paths, "buildings")
+    level = logging.INFO if quiet else logging.WARNING
+    frames = [_load_file(path, crs, min_confidence, bbox, level) for path in sources]
+    buildings = frames[0] if len(frames) == 1 else _union(frames, sources)
+    label = describe_paths(sources)
+    if buildings.empty:
+        if bbox is None:
+            log.log(level, "no building footprints in %s", label)
+        else:
+            log.info("no building footprints in %s within %s", label, format_bounds(bbox))
+    log.info("loaded %d building footprints from %s", len(buildings), label)
+    return buildings.reset_index(drop=True)
+
+
+def _load_file(
+    path: Path, crs: object, min_confidence: float, bbox: Bounds | None, level: int
+) -> gpd.GeoDataFrame:
+    """The polygons of one file in ``crs`` (see ``load_buildings``)."""
     fmt = vector_format(path)
     src_bbox = (
         None if bbox is None else transform_bounds(bbox, crs, require_file_crs(path, "buildings"))
@@ -90,14 +132,21 @@ def load_buildings(
     if fmt == "csv":
         raw = _read_google_csv(path, min_confidence, src_bbox)
     else:
-        raw = read_vector(path, what="buildings", bbox=src_bbox)[["geometry"]]
-    buildings = reproject(raw, crs, path, "buildings")
-    buildings = polygons_only(buildings, path)
-    if buildings.empty:
-        where = "" if bbox is None else f" within {tuple(round(b, 1) for b in bbox)}"
-        log.warning("no building footprints in %s%s", path, where)
-    log.info("loaded %d building footprints from %s", len(buildings), path)
-    return buildings.reset_index(drop=True)
+        quiet = level < logging.WARNING
+        raw = read_vector(path, what="buildings", bbox=src_bbox, quiet=quiet)[["geometry"]]
+    return polygons_only(reproject(raw, crs, path, "buildings"), path, level)
+
+
+def _union(frames: Sequence[gpd.GeoDataFrame], paths: Sequence[Path]) -> gpd.GeoDataFrame:
+    """The footprints of all files, each footprint once: a later file's repeats are dropped."""
+    kept = [frames[0]]
+    for frame, path in zip(frames[1:], paths[1:], strict=True):
+        earlier = np.concatenate([k.geometry.to_numpy() for k in kept])
+        repeated = repeated_geometries(frame.geometry.to_numpy(), earlier)
+        if repeated.any():
+            log.info("%s: %d footprints already read from an earlier file", path, repeated.sum())
+        kept.append(frame[~repeated])
+    return gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), crs=frames[0].crs)
 
 
 def _read_google_csv(path: str | Path, min_confidence: float, bbox: Bounds | None):
@@ -122,12 +171,17 @@ def _read_google_csv(path: str | Path, min_confidence: float, bbox: Bounds | Non
     return frame[["geometry"]]
 
 
-def polygons_only(buildings: gpd.GeoDataFrame, path: str | Path = "") -> gpd.GeoDataFrame:
-    """Keep (Multi)Polygons; repair invalid ones with ``make_valid`` keeping polygonal parts."""
+def polygons_only(
+    buildings: gpd.GeoDataFrame, path: str | Path = "", level: int = logging.WARNING
+) -> gpd.GeoDataFrame:
+    """Keep (Multi)Polygons; repair invalid ones with ``make_valid`` keeping polygonal parts.
+
+    What was dropped or repaired is logged at ``level``.
+    """
     geoms = buildings.geometry.to_numpy()
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))  # Polygon, MultiPolygon
     if (~polygonal).any():
-        log.warning("%s: dropped %d non-polygon geometries", path, int((~polygonal).sum()))
+        log.log(level, "%s: dropped %d non-polygon geometries", path, int((~polygonal).sum()))
     geoms = geoms[polygonal]
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
@@ -135,10 +189,10 @@ def polygons_only(buildings: gpd.GeoDataFrame, path: str | Path = "") -> gpd.Geo
         geoms[invalid] = shapely.make_valid(
             geoms[invalid], method="structure", keep_collapsed=False
         )
-        log.warning("%s: repaired %d invalid polygons", path, int(invalid.sum()))
+        log.log(level, "%s: repaired %d invalid polygons", path, int(invalid.sum()))
     keep = ~shapely.is_empty(geoms) & (shapely.area(geoms) > 0)
     if (~keep).any():
-        log.warning("%s: dropped %d empty or zero-area footprints", path, int((~keep).sum()))
+        log.log(level, "%s: dropped %d empty or zero-area footprints", path, int((~keep).sum()))
     return gpd.GeoDataFrame(geometry=geoms[keep], crs=buildings.crs)
 
 
@@ -189,39 +243,75 @@ def centroid_tiles(tile_geoms: np.ndarray, footprints: np.ndarray) -> tuple[np.n
 
 def chunk_building_covariates(
     tiles: gpd.GeoDataFrame,
-    path: str | Path,
+    paths: PathOrPaths,
     crs: object,
     min_confidence: float = 0.65,
     city_bounds: Bounds | None = None,
+    chunk: int = 0,
 ) -> pd.DataFrame:
     """Building covariates of one chunk of tiles, reading only footprints near the chunk.
 
-    When the chunk gets no footprints and the file's buildings do not overlap
-    ``city_bounds`` (all tiles, in ``crs``) at all, the source does not cover
-    the city: every column is NaN and a warning says so. A file with no
-    buildings at all gives count 0 / area 0 with a warning.
+    When the chunk gets no footprints and the source's buildings (all files) do not
+    overlap ``city_bounds`` (all tiles, in ``crs``) at all, the source does not cover
+    the city: every column is NaN. A source with no buildings at all gives count 0 /
+    area 0. Both are judged from the whole source and the whole city, so every chunk
+    finds the same, but only ``chunk`` 0 warns (the others log it at INFO): one
+    warning per run, also when chunk 0 holds no tile.
     """
+    first = chunk == 0
     if tiles.empty:
+        if first and city_bounds is not None:  # chunk 0 still speaks for the run
+            _source_misses_city(paths, crs, min_confidence, city_bounds, logging.WARNING)
         return pd.DataFrame(columns=COLUMNS, index=tiles.index, dtype=float)
-    buildings = load_buildings(path, crs, min_confidence, bbox=tuple(tiles.total_bounds))
-    if buildings.empty and city_bounds is not None:
-        source_bounds = _source_bounds(path, crs, min_confidence)
-        if source_bounds is not None and not bounds_intersect(source_bounds, city_bounds):
-            log.warning(
-                "the buildings of %s (bounds %s) do not overlap the tiles (bounds %s): "
-                "building columns are NaN; is it the right file and CRS?",
-                path,
-                tuple(round(b, 1) for b in source_bounds),
-                tuple(round(b, 1) for b in city_bounds),
-            )
-            return pd.DataFrame(np.nan, columns=COLUMNS, index=tiles.index)
+    buildings = load_buildings(
+        paths, crs, min_confidence, bbox=tuple(tiles.total_bounds), quiet=not first
+    )
+    level = logging.WARNING if first else logging.INFO
+    if (
+        buildings.empty
+        and city_bounds is not None
+        and _source_misses_city(paths, crs, min_confidence, city_bounds, level)
+    ):
+        return pd.DataFrame(np.nan, columns=COLUMNS, index=tiles.index)
     return building_covariates(tiles, buildings)
 
 
-def _source_bounds(path: str | Path, crs: object, min_confidence: float) -> Bounds | None:
-    """Bounds of all footprints of the file in ``crs`` (None when it has none)."""
-    bounds = vector_bounds(path, crs, "buildings")
-    if bounds is None and vector_format(path) == "csv":
-        everywhere = load_buildings(path, crs, min_confidence)
-        bounds = None if everywhere.empty else tuple(everywhere.total_bounds)
-    return bounds
+def _source_misses_city(
+    paths: PathOrPaths, crs: object, min_confidence: float, city_bounds: Bounds, level: int
+) -> bool:
+    """Whether the source's footprints lie wholly outside ``city_bounds`` (logged at
+    ``level``); a source without footprints is logged too but does not miss the city."""
+    sources = as_paths(paths, "buildings")
+    label = describe_paths(sources)
+    source_bounds = _source_bounds(sources, crs, min_confidence)
+    if source_bounds is None:
+        log.log(level, "%s holds no building footprints: building counts and areas are 0", label)
+        return False
+    if bounds_intersect(source_bounds, city_bounds):
+        return False
+    log.log(
+        level,
+        "the buildings of %s (%s) do not overlap the tiles (%s): building columns are NaN; "
+        "is it the right file and CRS?",
+        label,
+        format_bounds(source_bounds),
+        format_bounds(city_bounds),
+    )
+    return True
+
+
+def _source_bounds(paths: Sequence[Path], crs: object, min_confidence: float) -> Bounds | None:
+    """Bounds of all footprints of the files in ``crs`` (None when they have none)."""
+    found = []
+    for path in paths:
+        bounds = vector_bounds(path, crs, "buildings")
+        if bounds is None and vector_format(path) == "csv":
+            # A CSV has no bounds metadata: read it whole, quietly (its notices went before).
+            everywhere = _load_file(path, crs, min_confidence, None, logging.DEBUG)
+            bounds = None if everywhere.empty else tuple(everywhere.total_bounds)
+        if bounds is not None:
+            found.append(bounds)
+    if not found:
+        return None
+    corners = np.array(found, dtype=float)
+    return (*corners[:, :2].min(axis=0).tolist(), *corners[:, 2:].max(axis=0).tolist())

@@ -11,6 +11,16 @@ directed graph edge, so a two-way road counts once). Rules and units:
   NaN when the file holds no such road.
 * A road is major when one of its ``highway`` values (``"a;b"`` holds two)
   equals one of ``major_classes`` exactly (``primary_link`` is not ``primary``).
+
+Several OSM files (neighbouring extracts) are one source: a way in more than one
+(the same OSM way id) counts once, from the file whose copy has the most vertices
+(an extract cut at its edge may hold a shortened copy), so the lengths equal
+those of the merged file. Ways without an id (a GeoPackage of roads without
+``osm_id``) are told apart by their geometry, as duplicates within a file are.
+
+Messages: the OSM files are parsed once per run (``load_roads``) and the lines
+read by every chunk job (``read_road_lines``, silent); of the chunk jobs only
+chunk 0 warns that the roads miss the city, the others log it at INFO.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from satcluster.vector_io import (
     reproject,
     require_nonempty_file,
 )
+from satcluster.vector_sources import PathOrPaths, as_paths, describe_paths, format_bounds
 
 __all__ = [
     "COLUMNS",
@@ -48,6 +59,7 @@ __all__ = [
     "is_major",
     "load_roads",
     "nearest_distance",
+    "read_road_lines",
     "road_covariates",
 ]
 
@@ -70,33 +82,71 @@ DEFAULT_MAJOR_CLASSES = (
     "secondary_link",
 )
 LINE_TYPES = (1, 5)  # shapely type ids of LineString, MultiLineString
+OSM_KEY = "osm_key"  # "way/123": an OSM element, the same in every file that holds it
 
 
-def load_roads(path: str | Path, crs: object) -> gpd.GeoDataFrame:
-    """Roads of an OSM file as lines in ``crs``: columns ``highway`` (str) and ``geometry``.
+def load_roads(paths: PathOrPaths, crs: object) -> gpd.GeoDataFrame:
+    """Roads of one OSM file or several as lines in ``crs``: columns ``highway`` (str), ``geometry``.
 
     ``.osm`` / ``.xml`` (also ``.bz2`` / ``.gz``) are read with osmnx, ``.pbf`` with
     pyrosm; any other vector file with a ``highway`` column (e.g. a GeoPackage of
     roads) also works. Only ways with a ``highway`` tag whose geometry is a line
     are kept (railways, buildings, area highways and highway nodes are dropped),
-    list values are joined with ``;``, and identical lines (also when reversed)
-    are kept once. A file without roads gives an empty frame and a warning.
+    list values are joined with ``;``, a way in several files is kept once (see the
+    module docstring) and identical lines (also when reversed) are kept once. A
+    source without roads gives an empty frame and a warning.
     """
     require_metric_crs(crs)
-    path = require_nonempty_file(path, "roads")
+    sources = [require_nonempty_file(path, "roads") for path in as_paths(paths, "roads")]
+    frames = [reproject(_read_roads(path), crs, path, "roads") for path in sources]
+    label = describe_paths(sources)
+    raw = frames[0] if len(frames) == 1 else _once_per_way(frames, label)
+    roads = _clean_roads(raw, label)
+    if roads.empty:
+        log.warning("no roads (ways with a highway tag) in %s: lengths are 0, distances NaN", label)
+    return roads
+
+
+def read_road_lines(path: str | Path, crs: object) -> gpd.GeoDataFrame:
+    """The road lines that ``load_roads`` gave and the workflow stored as GeoParquet, in ``crs``.
+
+    For the chunk jobs: no cleaning again and no warning (the parse warned once).
+    """
+    path = require_nonempty_file(path, "road lines")
+    lines = read_vector(path, what="road lines")
+    if "highway" not in lines.columns:
+        raise InputError(
+            f"road lines file {path} has no `highway` column; delete it so that it is "
+            "written again from the OSM files."
+        )
+    return reproject(lines[["highway", "geometry"]], crs, path, "road lines")
+
+
+def _read_roads(path: Path) -> gpd.GeoDataFrame:
+    """Highway features of one file: ``highway``, ``osm_key`` (None without ids), geometry."""
     name = path.name.lower()
     if name.endswith(".pbf"):
-        raw = _read_pbf(path)
-    elif name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
-        raw = _read_osm_xml(path)
-    else:
-        raw = read_vector(path, what="roads")
-        if "highway" not in raw.columns:
-            raise InputError(f"roads file {path} has no `highway` column; give an OSM file.")
-    roads = _clean_roads(reproject(raw, crs, path, "roads"), path)
-    if roads.empty:
-        log.warning("no roads (ways with a highway tag) in %s: lengths are 0, distances NaN", path)
-    return roads
+        return _read_pbf(path)
+    if name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz")):
+        return _read_osm_xml(path)
+    raw = read_vector(path, what="roads")
+    if "highway" not in raw.columns:
+        raise InputError(f"roads file {path} has no `highway` column; give an OSM file.")
+    # Extracts of OSM roads as vector files (Geofabrik's shapefiles) name the way id osm_id.
+    ids = raw["osm_id"] if "osm_id" in raw.columns else pd.Series(None, index=raw.index)
+    keys = [_way_key(i) for i in ids]
+    return gpd.GeoDataFrame(
+        {"highway": raw["highway"], OSM_KEY: keys}, geometry=raw.geometry, crs=raw.crs
+    )
+
+
+def _way_key(osm_id: object) -> str | None:
+    """``way/123`` for an id stored as text, integer or float (a column with gaps)."""
+    if osm_id is None or (isinstance(osm_id, float) and np.isnan(osm_id)):
+        return None
+    if isinstance(osm_id, (float, np.floating)) and float(osm_id).is_integer():
+        osm_id = int(osm_id)
+    return f"way/{str(osm_id).strip()}"
 
 
 def _read_osm_xml(path: Path) -> gpd.GeoDataFrame:
@@ -106,7 +156,9 @@ def _read_osm_xml(path: Path) -> gpd.GeoDataFrame:
         return _empty_roads()
     except ET.ParseError as err:
         raise InputError(f"cannot read roads file {path} as OSM XML: {err}.") from err
-    return features.reset_index()[["highway", "geometry"]].set_crs(WGS84, allow_override=True)
+    features = features.reset_index()  # index (element, id): "way", 123
+    features[OSM_KEY] = features["element"].astype(str) + "/" + features["id"].astype(str)
+    return features[["highway", OSM_KEY, "geometry"]].set_crs(WGS84, allow_override=True)
 
 
 def _read_pbf(path: Path) -> gpd.GeoDataFrame:
@@ -124,14 +176,39 @@ def _read_pbf(path: Path) -> gpd.GeoDataFrame:
         raise InputError(f"cannot read roads file {path} as OSM PBF: {err}") from err
     if ways is None:
         return _empty_roads()
-    return gpd.GeoDataFrame(ways[["highway", "geometry"]], crs=ways.crs or WGS84)
+    keys = "way/" + ways["id"].astype("int64").astype(str)  # ways only (keep_nodes=False)
+    return gpd.GeoDataFrame(
+        {"highway": ways["highway"], OSM_KEY: keys}, geometry=ways.geometry, crs=ways.crs or WGS84
+    )
+
+
+def _once_per_way(frames: list[gpd.GeoDataFrame], label: str) -> gpd.GeoDataFrame:
+    """Features of several files, each OSM element once: the copy with most vertices (the
+    first file's on a tie). Repeats within one file and features without an id stay."""
+    combined = pd.concat(frames, keys=range(len(frames)), names=["file", None]).reset_index(0)
+    table = pd.DataFrame(
+        {
+            "key": combined[OSM_KEY].to_numpy(),
+            "file": combined["file"].to_numpy(),
+            "n": shapely.get_num_coordinates(combined.geometry.to_numpy()),
+        }
+    )
+    known = table["key"].notna()
+    per_file = table[known].groupby(["key", "file"], sort=False)["n"].max().reset_index()
+    best = per_file.sort_values(["n", "file"], ascending=[False, True], kind="stable")
+    best_file = best.drop_duplicates("key").set_index("key")["file"]
+    keep = (~known | (table["file"] == table["key"].map(best_file))).to_numpy()
+    if (~keep).any():
+        log.info("%s: %d features repeated in another file, kept once", label, (~keep).sum())
+    return gpd.GeoDataFrame(combined[keep].drop(columns="file"), crs=frames[0].crs)
 
 
 def _empty_roads() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"highway": pd.Series([], dtype=str)}, geometry=[], crs=WGS84)
+    empty = pd.Series([], dtype=str)
+    return gpd.GeoDataFrame({"highway": empty, OSM_KEY: empty}, geometry=[], crs=WGS84)
 
 
-def _clean_roads(raw: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+def _clean_roads(raw: gpd.GeoDataFrame, path: Path | str) -> gpd.GeoDataFrame:
     """Line roads with a highway value, each geometry once (reversed duplicates too)."""
     highway = raw["highway"].map(_highway_text)
     geoms = raw.geometry.to_numpy()
@@ -205,20 +282,24 @@ def chunk_road_covariates(
     roads: gpd.GeoDataFrame,
     major_classes: Sequence[str],
     city_bounds: Bounds | None = None,
+    chunk: int = 0,
 ) -> pd.DataFrame:
-    """Road covariates of one chunk; all NaN with a warning when the roads miss the city.
+    """Road covariates of one chunk; all NaN when the roads miss the city.
 
     ``city_bounds`` (all tiles, in the roads' CRS): roads that exist but lie
-    wholly outside them mean the OSM file covers another place.
+    wholly outside them mean the OSM file covers another place. Every chunk finds
+    the same (all roads against the whole city); only ``chunk`` 0 warns, the
+    others log it at INFO, so that a run warns once.
     """
     if len(roads) and city_bounds is not None:
         road_bounds = tuple(float(b) for b in roads.total_bounds)
         if not bounds_intersect(road_bounds, city_bounds):
-            log.warning(
-                "the roads (bounds %s) do not overlap the tiles (bounds %s): road columns "
-                "are NaN; is it the right OSM extract?",
-                tuple(round(b, 1) for b in road_bounds),
-                tuple(round(b, 1) for b in city_bounds),
+            log.log(
+                logging.WARNING if chunk == 0 else logging.INFO,
+                "the roads (%s) do not overlap the tiles (%s): road columns are NaN; "
+                "is it the right OSM extract?",
+                format_bounds(road_bounds),
+                format_bounds(city_bounds),
             )
             return pd.DataFrame(np.nan, columns=COLUMNS, index=tiles.index)
     return road_covariates(tiles, roads, major_classes)
