@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from satcluster.errors import InputError
-from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.runlog import setup_logging, timed, user_errors_exit, warn_in_first_chunk
 
 
 @pytest.fixture
@@ -155,3 +155,19 @@ def test_disk_full_outside_atomic_path_is_one_message(caplog):
 def test_other_os_errors_keep_their_traceback():
     with pytest.raises(FileNotFoundError), user_errors_exit():
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", "results/x")
+
+
+@pytest.mark.parametrize(("chunk", "level"), [(0, "WARNING"), (1, "INFO"), (3, "INFO")])
+def test_source_warnings_are_warnings_in_the_first_chunk_only(
+    tmp_path, restore_logging, chunk, level
+):
+    log_file = tmp_path / "chunk.log"
+    setup_logging(log_file)
+    with warn_in_first_chunk(chunk):
+        logging.getLogger("satcluster.covariates.ndvi").warning("level not verified")
+        logging.getLogger("satcluster.other").warning("not a source warning")
+    logging.getLogger("satcluster.covariates.ndvi").warning("after the block")
+    text = log_file.read_text()
+    assert f"{level} satcluster.covariates.ndvi: level not verified" in text
+    assert "WARNING satcluster.other: not a source warning" in text
+    assert "WARNING satcluster.covariates.ndvi: after the block" in text

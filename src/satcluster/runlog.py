@@ -12,7 +12,7 @@ from pathlib import Path
 from satcluster.errors import InputError
 from satcluster.io import WRITE_ERRNOS, describe_os_error
 
-__all__ = ["LOG_FORMAT", "setup_logging", "timed", "user_errors_exit"]
+__all__ = ["LOG_FORMAT", "setup_logging", "timed", "user_errors_exit", "warn_in_first_chunk"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -72,3 +72,38 @@ def timed(logger: logging.Logger, what: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     logger.info("%s took %.2f s", what, time.perf_counter() - start)
+
+
+class _WarningsAsInfo(logging.Filter):
+    """Logs WARNING records of the loggers under ``prefix`` as INFO."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and record.name.startswith(self.prefix):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+@contextlib.contextmanager
+def warn_in_first_chunk(chunk: int, prefix: str = "satcluster.covariates") -> Iterator[None]:
+    """Warnings about a whole source as WARNING in chunk 0's job only, as INFO in the others.
+
+    Every chunk job of a covariate source opens the whole source (a Landsat level that
+    cannot be verified, nodata fill values of a population raster) and would warn about
+    it once per chunk; the message stays in every log, but a run warns once.
+    """
+    if chunk == 0:
+        yield
+        return
+    demote = _WarningsAsInfo(prefix)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(demote)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(demote)

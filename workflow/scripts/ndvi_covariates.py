@@ -3,13 +3,14 @@
 from satcluster.covariates.chunks import read_tile_chunk, write_table
 from satcluster.covariates.ndvi import ndvi_covariates, ndvi_source
 from satcluster.covariates.sentinel2 import sentinel2_ndvi_covariates
-from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.runlog import setup_logging, timed, user_errors_exit, warn_in_first_chunk
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log):
     chunk = int(snakemake.wildcards.chunk)
     tiles = read_tile_chunk(snakemake.input.index, chunk, snakemake.params.n_chunks)
-    with timed(log, f"NDVI covariates of {len(tiles)} tiles (chunk {chunk})"):
+    # warnings about the whole product (an unverifiable Landsat level): once per run
+    with warn_in_first_chunk(chunk), timed(log, f"NDVI of {len(tiles)} tiles (chunk {chunk})"):
         bands = snakemake.input
         if "scl" in dict(bands.items()):  # Sentinel-2 L2A: red B04, nir B08, scene classes SCL
             table = sentinel2_ndvi_covariates(

@@ -2,13 +2,17 @@
 
 from satcluster.covariates.chunks import read_tile_chunk, write_table
 from satcluster.covariates.population import population_covariates
-from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.runlog import setup_logging, timed, user_errors_exit, warn_in_first_chunk
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log):
     chunk = int(snakemake.wildcards.chunk)
     tiles = read_tile_chunk(snakemake.input.index, chunk, snakemake.params.n_chunks)
-    with timed(log, f"population covariates of {len(tiles)} tiles (chunk {chunk})"):
+    # warnings about the whole raster (negative fill values): once per run
+    with (
+        warn_in_first_chunk(chunk),
+        timed(log, f"population of {len(tiles)} tiles (chunk {chunk})"),
+    ):
         table = population_covariates(tiles, snakemake.input.population)
     write_table(table, snakemake.output[0])
     log.info(
