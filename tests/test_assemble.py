@@ -9,7 +9,7 @@ import pytest
 import shapely
 import yaml
 
-from satcluster.assemble import assemble
+from satcluster.assemble import assemble, read_covariates
 from satcluster.errors import InputError
 
 CRS = "EPSG:32630"
@@ -101,6 +101,7 @@ def test_geojson_has_one_feature_per_tile_in_epsg_32630(inputs):
         "building_orientation_deg",
         "ndvi_mean",
         "ndvi_valid_fraction",
+        "ndvi_source",  # which product the NDVI came from: landsat or sentinel2
         "geometry",
     ]
     assert frame["cluster"].tolist() == [0, 0, 1, 1, 2, 2]
@@ -177,3 +178,18 @@ def test_labels_of_other_tiles_are_refused(inputs):
     pd.DataFrame({"tile_id": np.arange(5), "k2": 0, "k3": 0}).to_parquet(paths["labels_path"])
     with pytest.raises(InputError, match="does not match the tile index"):
         run(inputs)
+
+
+@pytest.mark.parametrize("product", ["landsat", "sentinel2"])
+def test_the_geojson_says_which_product_the_ndvi_came_from(tmp_path, product):
+    ndvi = pd.DataFrame({"tile_id": [0, 1], "ndvi_mean": [0.1, 0.6], "ndvi_valid_fraction": 1.0})
+    if product == "sentinel2":
+        ndvi.attrs["ndvi_source"] = "sentinel2"  # as satcluster.covariates.sentinel2 marks it
+    ndvi.to_parquet(tmp_path / "ndvi.parquet", index=False)
+    buildings = pd.DataFrame({"tile_id": [0, 1], "building_count": [0, 3]})
+    buildings.to_parquet(tmp_path / "buildings.parquet", index=False)
+    covariates = read_covariates([tmp_path / "buildings.parquet", tmp_path / "ndvi.parquet"])
+    assert covariates.attrs == {"ndvi_source": product}
+    assert "ndvi_source" not in covariates.columns  # the names see numbers only
+    without_ndvi = read_covariates([tmp_path / "buildings.parquet"])
+    assert without_ndvi.attrs == {}

@@ -22,6 +22,7 @@ import yaml
 from satcluster.columns import k_of_labels_column, label_column, labels_file_column
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
+from satcluster.covariates.ndvi import NDVI_SOURCE_ATTR, ndvi_source
 from satcluster.naming import derive_names
 
 __all__ = [
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ["tile_id", "scene", "row", "col", "nodata_fraction"]
 GEOJSON_LAYER = "cluster_shapefile"
+NDVI_COLUMN = "ndvi_mean"
 COORDINATE_DECIMALS = 3  # millimetres: enough for tile corners, and no float noise digits
 
 
@@ -57,7 +59,11 @@ def read_covariates(paths: Sequence[str | Path]) -> pd.DataFrame:
         tables.append(table)
     if not tables:
         return pd.DataFrame(index=pd.Index([], name="tile_id", dtype="int64"))
-    return pd.concat(tables, axis=1, join="outer")
+    joined = pd.concat(tables, axis=1, join="outer")
+    # which product the NDVI came from (Landsat or Sentinel-2): kept in the NDVI table's metadata
+    sources = {ndvi_source(t) for t in tables if NDVI_COLUMN in t.columns}
+    joined.attrs = {NDVI_SOURCE_ATTR: sources.pop()} if sources else {}
+    return joined
 
 
 def check_names(names: Mapping[str, str], cluster_ids: Sequence[int], final_k: int) -> dict:
@@ -108,6 +114,7 @@ def assemble_tiles(
     index = index.sort_index()
     labels = labels.sort_index()
     _check_labels(labels, index, final_k)
+    product = covariates.attrs.get(NDVI_SOURCE_ATTR)
     missing = index.index.difference(covariates.index)
     if len(covariates.columns) and len(missing):
         log.warning("%d tiles have no covariate rows; their covariates are NaN", len(missing))
@@ -127,6 +134,8 @@ def assemble_tiles(
         ],
         axis=1,
     )
+    if product is not None:  # after the names: a text column, not a covariate
+        table[NDVI_SOURCE_ATTR] = product
     table.index.name = "tile_id"
     frame = gpd.GeoDataFrame(table.reset_index(), geometry=index.geometry.to_numpy(), crs=index.crs)
     return frame.to_crs(crs), suggested
