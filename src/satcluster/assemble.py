@@ -20,9 +20,9 @@ import pandas as pd
 import yaml
 
 from satcluster.columns import k_of_labels_column, label_column, labels_file_column
+from satcluster.covariates.ndvi import NDVI_SOURCE_ATTR, ndvi_source
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
-from satcluster.covariates.ndvi import NDVI_SOURCE_ATTR, ndvi_source
 from satcluster.naming import derive_names
 
 __all__ = [
