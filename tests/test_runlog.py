@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 
@@ -171,3 +172,12 @@ def test_source_warnings_are_warnings_in_the_first_chunk_only(
     assert f"{level} satcluster.covariates.ndvi: level not verified" in text
     assert "WARNING satcluster.other: not a source warning" in text
     assert "WARNING satcluster.covariates.ndvi: after the block" in text
+
+
+def test_python_warnings_of_a_later_chunk_are_info(tmp_path, restore_logging):
+    log_file = tmp_path / "chunk.log"
+    setup_logging(log_file)
+    with warn_in_first_chunk(2), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("raster misses the city", stacklevel=1)
+    assert "INFO py.warnings" in log_file.read_text()

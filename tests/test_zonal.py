@@ -195,3 +195,15 @@ def test_bands_on_different_grids_are_an_input_error(tmp_path):
         check_same_grid({"a": first, "a twin": first})
         with pytest.raises(InputError, match="b.tif is not on the grid of a raster"):
             check_same_grid({"a": first, "b": second})
+
+
+def test_the_no_valid_pixel_warning_writes_plain_numbers(tmp_path):
+    """Bounds as `x 0 to 40 m, ...`, never a tuple of floats or numpy reprs."""
+    path = _write_raster(
+        tmp_path / "far.tif", np.ones((4, 4), "float32"), from_origin(0, 40, 10, 10)
+    )
+    with pytest.warns(UserWarning, match="no valid pixel") as caught:
+        _zonal(path, _tiles(shapely.box(1000, 0, 1032, 32)))
+    text = str(caught[0].message)
+    assert "x 0 to 40 m, y 0 to 40 m" in text
+    assert "np." not in text and "(0.0, " not in text

@@ -75,30 +75,33 @@ def timed(logger: logging.Logger, what: str) -> Iterator[None]:
 
 
 class _WarningsAsInfo(logging.Filter):
-    """Logs WARNING records of the loggers under ``prefix`` as INFO."""
+    """Logs WARNING records of the loggers under ``prefixes`` as INFO."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
         super().__init__()
-        self.prefix = prefix
+        self.prefixes = prefixes
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and record.name.startswith(self.prefix):
+        if record.levelno == logging.WARNING and record.name.startswith(self.prefixes):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
 
 @contextlib.contextmanager
-def warn_in_first_chunk(chunk: int, prefix: str = "satcluster.covariates") -> Iterator[None]:
+def warn_in_first_chunk(
+    chunk: int, prefixes: tuple[str, ...] = ("satcluster.covariates", "py.warnings")
+) -> Iterator[None]:
     """Warnings about a whole source as WARNING in chunk 0's job only, as INFO in the others.
 
     Every chunk job of a covariate source opens the whole source (a Landsat level that
     cannot be verified, nodata fill values of a population raster) and would warn about
-    it once per chunk; the message stays in every log, but a run warns once.
+    it once per chunk; the message stays in every log, but a run warns once. Python
+    warnings (``warnings.warn``, logged as ``py.warnings`` by ``setup_logging``) count too.
     """
     if chunk == 0:
         yield
         return
-    demote = _WarningsAsInfo(prefix)
+    demote = _WarningsAsInfo(prefixes)
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
         handler.addFilter(demote)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from satcluster.covariates.exact import coverage_sums
 from satcluster.crs import open_georeferenced
 from satcluster.errors import InputError
+from satcluster.vector_sources import format_bounds
 
 __all__ = [
     "BLOCK_PX",
@@ -204,8 +205,16 @@ def zonal_sums(
     if overlapping == 0:
         warnings.warn(
             f"{what} raster {grid.name} has no valid pixel under any of the {len(tiles)} tiles "
-            f"(raster bounds {tuple(grid.bounds)} in {grid.crs}); its columns are NaN. Check "
+            f"(raster bounds {_plain_bounds(grid)} in {grid.crs}); its columns are NaN. Check "
             "that the raster covers the city.",
             stacklevel=2,
         )
     return table
+
+
+def _plain_bounds(grid) -> str:
+    """The raster's bounds as plain numbers (degrees or metres), never a tuple of floats."""
+    geographic = grid.crs is not None and grid.crs.is_geographic
+    return format_bounds(
+        grid.bounds, unit="deg" if geographic else "m", digits=4 if geographic else 0
+    )
