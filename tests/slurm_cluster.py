@@ -32,10 +32,11 @@ PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client"]
 DAEMONS = ["munged", "slurmctld", "slurmd"]
 N_FAKE_GPUS = 3
 # What the node declares, whatever the machine has: enough for every job of the project's
-# profile (training asks for 12 CPUs and 72 GB) to be scheduled. Nothing enforces the
-# limits here (no cgroups), so the few real cores are simply shared.
+# profile (training asks for 12 CPUs and 72 GB) to be scheduled, and for the two training
+# jobs of a two-seed study (72 GB each) to run at once. Nothing enforces the limits here
+# (no cgroups), so the few real cores and the real memory are simply shared.
 NODE_CPUS = 32
-NODE_MEMORY_MB = 128_000
+NODE_MEMORY_MB = 256_000
 PARTITION = "main"
 SYSTEM_CONF_DIR = Path("/etc/slurm")
 # First line of the configs written here; it names the state folder of the cluster.

@@ -6,6 +6,10 @@ the project's profile plus the local-cluster overrides below, from a temporary c
 with `deepcluster.gpus: 3`. While it runs, the test records what SLURM allocated to the
 training job, and cancels that job (as a preemption or time limit would) once it has
 written a checkpoint; the profile's `retries` resubmit it and it must resume from there.
+A second run, a study of one city, one scale and two seeds (`deepcluster.seeds: [31, 32]`
+with `gpus: 1`, same profile and overrides), checks that each seed trains in its own
+one-GPU job, that the two jobs run at the same time on the node's three GPUs, and that the
+seeds are compared (results/comparison/seed_agreement.csv).
 Skipped, with the reason, where SLURM cannot run (not root, not Debian).
 """
 
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +47,10 @@ LOCAL_OVERRIDES = {
 }
 # Training long enough to be caught after its first checkpoint (every 2 iterations).
 SLURM_CONFIG = {"deepcluster": {"gpus": 3, "epochs": 3, "features_epoch": 3, "checkpoints": 2}}
+# A study of one city and one scale: one training job per seed, one GPU each, so that both
+# fit on the node's three GPUs at once.
+STUDY_SEEDS = [31, 32]
+STUDY_CONFIG = {"deepcluster": {"seeds": STUDY_SEEDS, "gpus": 1}}
 SUBMITTED = re.compile(
     r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/"
 )
@@ -59,6 +68,10 @@ class SlurmRun:
     training_scontrol: str = ""
     cancelled: bool = False
     finished: list[dict[str, str]] = field(default_factory=list)
+    # The study run: `scontrol show job` of every training job, recorded while it ran, and
+    # the most training jobs squeue showed RUNNING at one moment.
+    training_jobs: dict[str, str] = field(default_factory=dict)
+    running_together: list[str] = field(default_factory=list)
 
     def submissions(self) -> list[tuple[str, str]]:
         """(rule, SLURM job id) for every job Snakemake submitted."""
@@ -102,9 +115,32 @@ def cancel_training_after_checkpoint(
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
-    workdir = new_workflow_dir(tmp_path_factory.mktemp("slurm_run") / "clone", SLURM_CONFIG)
+def record_training_jobs(cluster: SlurmCluster, run: SlurmRun, process: subprocess.Popen) -> None:
+    """Record every training job's allocation and which of them ran at the same moment."""
+    expected = run.expected_jobs[TRAINING_RULE]
+    while process.poll() is None:
+        running = [
+            job_id
+            for job_id, comment, state in squeue_jobs(cluster)
+            if TRAINING_RULE in comment and state == "RUNNING"
+        ]
+        for job_id in running:
+            if job_id not in run.training_jobs:
+                run.training_jobs[job_id] = cluster.run("scontrol", "show", "job", job_id).stdout
+        if len(running) > len(run.running_together):
+            run.running_together = running
+        if len(run.training_jobs) >= expected and not running:
+            return  # every training job has run; the rest is not watched
+        time.sleep(0.2)
+
+
+Watcher = Callable[[SlurmCluster, SlurmRun, subprocess.Popen], None]
+
+
+def run_under_slurm(cluster: SlurmCluster, dest: Path, overrides: dict, watch: Watcher) -> SlurmRun:
+    """Run the tiny workflow (plus overrides) in a clone at dest with the slurm profile and
+    LOCAL_OVERRIDES; `watch` polls the cluster while Snakemake runs."""
+    workdir = new_workflow_dir(dest, overrides)
     (workdir.path / "local-slurm").mkdir()
     (workdir.path / "local-slurm" / "config.yaml").write_text(yaml.safe_dump(LOCAL_OVERRIDES))
     run = SlurmRun(workdir, -1, "", workdir.planned_jobs("--forceall"))
@@ -119,7 +155,7 @@ def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -
             command, cwd=workdir.path, env=cluster.env(), stdout=log_file, stderr=subprocess.STDOUT
         )
         try:
-            cancel_training_after_checkpoint(cluster, run, process)
+            watch(cluster, run, process)
             run.returncode = process.wait(timeout=RUN_TIMEOUT_S + 90)
         finally:
             if process.poll() is None:
@@ -128,6 +164,18 @@ def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -
     time.sleep(1)  # jobcomp records are written as jobs end
     run.finished = cluster.finished_jobs()
     return run
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
+    dest = tmp_path_factory.mktemp("slurm_run") / "clone"
+    return run_under_slurm(cluster, dest, SLURM_CONFIG, cancel_training_after_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def slurm_study_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
+    dest = tmp_path_factory.mktemp("slurm_study") / "clone"
+    return run_under_slurm(cluster, dest, STUDY_CONFIG, record_training_jobs)
 
 
 def test_workflow_completes_under_slurm(slurm_run: SlurmRun):
@@ -186,3 +234,81 @@ def test_results_have_the_local_runs_structure(slurm_run: SlurmRun, tiny_run: Ti
     assert list(slurm.columns) == list(local.columns)
     assert slurm["tile_id"].tolist() == local["tile_id"].tolist()
     assert slurm.crs == local.crs
+
+
+# --- the study: one city, one scale, two seeds ----------------------------------------------
+
+
+def training_seed(scontrol: str) -> int:
+    """The seed of a training job, from its comment (`rule_<rule>_wildcards_<scale>_<seed>`)."""
+    match = re.search(rf"Comment=rule_{TRAINING_RULE}_wildcards_(\d+)_(-?\d+)\b", scontrol)
+    assert match, scontrol
+    return int(match.group(2))
+
+
+def study_training_log(run: SlurmRun, seed: int) -> str:
+    scale = run.workdir.read_config()["tiles"]["size_px"]
+    path = f"logs/pooled/{scale}px/seed{seed}/deepcluster/train_deepcluster.log"
+    return (run.workdir.path / path).read_text()
+
+
+def test_study_completes_under_slurm(slurm_study_run: SlurmRun):
+    run = slurm_study_run
+    assert run.returncode == 0, run.log[-8000:]
+    assert "Using profiles slurm and local-slurm" in run.log
+    assert run.expected_jobs[TRAINING_RULE] == len(STUDY_SEEDS)
+    assert Counter(rule for rule, _ in run.submissions()) == run.expected_jobs
+    states = {record["JobId"]: record["JobState"] for record in run.finished}
+    assert all(states.get(i) == "COMPLETED" for _, i in run.submissions()), states
+    results = run.workdir.path / "results"
+    scale = run.workdir.read_config()["tiles"]["size_px"]
+    assert (results / "city" / f"{scale}px" / "cluster_shapefile.geojson").is_file()
+    for seed in STUDY_SEEDS:
+        model = results / "pooled" / f"{scale}px" / f"seed{seed}"
+        assert (model / "deepcluster" / "model.pt").is_file(), seed
+        assert (model / "clusters" / "city_labels.parquet").is_file(), seed
+
+
+def test_each_seed_trained_in_its_own_one_gpu_job(slurm_study_run: SlurmRun):
+    run = slurm_study_run
+    submitted = sorted(i for rule, i in run.submissions() if rule == TRAINING_RULE)
+    assert sorted(run.training_jobs) == submitted, run.training_jobs.keys()
+    seeds = {job_id: training_seed(scontrol) for job_id, scontrol in run.training_jobs.items()}
+    assert sorted(seeds.values()) == STUDY_SEEDS
+    for scontrol in run.training_jobs.values():
+        assert re.search(r"TresPerJob=gres[:/]gpu:1\b", scontrol), scontrol
+        assert re.search(r"NumNodes=1\b", scontrol), scontrol
+        assert not re.search(r"NtasksPerTRES:[1-9]", scontrol), scontrol
+    devices = []
+    for seed in STUDY_SEEDS:
+        training_log = study_training_log(run, seed)
+        assert re.search(r"SLURM_GPUS_ON_NODE\W+1\b", training_log), training_log[:3000]
+        device = re.search(r"CUDA_VISIBLE_DEVICES\W+(\d+)\s", training_log)
+        assert device, training_log[:3000]
+        devices.append(device.group(1))
+    assert len(set(devices)) == len(STUDY_SEEDS), devices  # each its own GPU
+
+
+def test_the_two_training_jobs_ran_at_the_same_time(slurm_study_run: SlurmRun):
+    run = slurm_study_run
+    assert sorted(run.running_together) == sorted(run.training_jobs), (
+        f"squeue never showed every training job RUNNING at once: {run.running_together}"
+    )
+    # SLURM's own record agrees: the jobs' [StartTime, EndTime] (whole seconds) overlap.
+    records = {r["JobId"]: r for r in run.finished if r["JobId"] in run.training_jobs}
+    assert sorted(records) == sorted(run.training_jobs)
+    latest_start = max(r["StartTime"] for r in records.values())
+    earliest_end = min(r["EndTime"] for r in records.values())
+    assert latest_start < earliest_end, records  # ISO times compare as text
+
+
+def test_the_study_compares_the_two_seeds(slurm_study_run: SlurmRun):
+    run = slurm_study_run
+    config = run.workdir.read_config()
+    table = pd.read_csv(run.workdir.path / "results/comparison/seed_agreement.csv")
+    assert list(table.columns) == ["scale", "k", "seed_a", "seed_b", "nmi", "ari"]
+    assert sorted(table["k"]) == sorted(config["clusters"]["ks"])  # one row per k
+    assert (table["scale"] == config["tiles"]["size_px"]).all()
+    pairs = set(zip(table["seed_a"], table["seed_b"], strict=True))
+    assert pairs == {tuple(STUDY_SEEDS)}, pairs
+    assert table["nmi"].between(0, 1).all()
