@@ -1,4 +1,5 @@
-"""The whole workflow on real files nobody here made: Boston imagery and footprints.
+"""The whole workflow on the data products users have: real Boston imagery and footprints,
+and Sentinel-2 L2A bands for NDVI.
 
 ../shared/real/boston_massachusetts: an RGB orthophoto (EPSG:26986, pixels 0.99935 x
 0.99882 m, a hair off square) and two footprint files that overlap (the 441 footprints of
@@ -13,8 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
+import rasterio
 from conftest import REPO, new_workflow_dir
+from rasterio.transform import from_origin
+
+from satcluster.demo import generate_demo_city
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +63,57 @@ def test_boston_imagery_and_buildings_end_to_end(tmp_path: Path):
     assert "np.float64" not in road_logs
     names = (results / "clusters" / "suggested_names.yaml").read_text()
     assert "vegetation" not in names and "water" not in names  # no NDVI here
+
+
+def _write_band(path: Path, values: np.ndarray, transform, crs: str, dtype: str) -> str:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+        dtype=dtype, crs=crs, transform=transform,
+    ) as dst:  # fmt: skip
+        dst.write(values.astype(dtype), 1)
+    return str(path)
+
+
+def test_sentinel2_ndvi_through_the_workflow(tmp_path: Path):
+    """A real city whose NDVI comes from Sentinel-2 L2A bands (no MTD file: offset from config).
+
+    The demo city's own imagery and vectors serve as the user's files; B04/B08 at 10 m and
+    SCL at 20 m cover it, vegetation everywhere but one cloudy 20 m row.
+    """
+    demo = generate_demo_city(tmp_path / "city", seed=7, size_m=384, resolution_m=0.5)
+    city = gpd.read_file(demo.truth)
+    crs = city.crs.to_string()
+    xmin, ymin, xmax, ymax = city.total_bounds
+    west, north = xmin - 100, ymax + 100  # the bands cover the city with a margin
+    side = int(max(xmax - xmin, ymax - ymin)) + 200  # m, a multiple of 20
+    s2 = tmp_path / "S2"
+    s2.mkdir()
+    ten, twenty = from_origin(west, north, 10, 10), from_origin(west, north, 20, 20)
+    n10, n20 = side // 10, side // 20
+    scl = np.full((n20, n20), 4)  # vegetation
+    scl[0, :] = 9  # cloud (high probability): masked
+    workdir = new_workflow_dir(
+        tmp_path / "clone",
+        {
+            "demo": {"enabled": False},
+            "inputs": {
+                "imagery": [str(p) for p in demo.imagery],
+                "buildings": str(demo.buildings),
+                "sentinel2": {
+                    # DN 1500 / 4000 with offset -1000: reflectance 0.05 / 0.30, NDVI 5/7
+                    "red": _write_band(s2 / "T30NZM_B04_10m.tif", np.full((n10, n10), 1500),
+                                       ten, crs, "uint16"),
+                    "nir": _write_band(s2 / "T30NZM_B08_10m.tif", np.full((n10, n10), 4000),
+                                       ten, crs, "uint16"),
+                    "scl": _write_band(s2 / "T30NZM_SCL_20m.tif", scl, twenty, crs, "uint8"),
+                    "boa_add_offset": -1000,
+                },
+            },
+        },
+    )  # fmt: skip
+    workdir.snakemake()
+    table = gpd.read_file(workdir.path / "results" / "cluster_shapefile.geojson")
+    assert (table["ndvi_source"] == "sentinel2").all()
+    valid = table["ndvi_valid_fraction"] > 0
+    assert valid.mean() > 0.9
+    assert np.allclose(table.loc[valid, "ndvi_mean"], 5 / 7, atol=1e-6)
