@@ -46,6 +46,7 @@ __all__ = [
     "ndvi_source",
     "ndvi_table",
     "normalized_difference",
+    "valid_pixels",
     "qa_clear",
     "reflectance",
 ]
@@ -76,15 +77,25 @@ def landsat_ndvi(
 ) -> np.ndarray:
     """NDVI (float32) from red/NIR digital numbers and QA_PIXEL, NaN where masked."""
     red_dn, nir_dn, qa = (np.ma.asarray(band) for band in (red_dn, nir_dn, qa))
-    valid = (
-        qa_clear(qa.data)
-        & ~np.ma.getmaskarray(qa)
+    valid = valid_pixels(qa_clear(qa.data), qa, red_dn, nir_dn)
+    return normalized_difference(reflectance(red_dn.data), reflectance(nir_dn.data), valid)
+
+
+def valid_pixels(
+    clear: np.ndarray,
+    quality: np.ma.MaskedArray,
+    red_dn: np.ma.MaskedArray,
+    nir_dn: np.ma.MaskedArray,
+) -> np.ndarray:
+    """Pixels whose quality band says clear and that no band masks (DN 0 is no data too)."""
+    return (
+        clear
+        & ~np.ma.getmaskarray(quality)
         & ~np.ma.getmaskarray(red_dn)
         & ~np.ma.getmaskarray(nir_dn)
         & (red_dn.data != 0)
         & (nir_dn.data != 0)
     )
-    return normalized_difference(reflectance(red_dn.data), reflectance(nir_dn.data), valid)
 
 
 def normalized_difference(red: np.ndarray, nir: np.ndarray, valid: np.ndarray) -> np.ndarray:

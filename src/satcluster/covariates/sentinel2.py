@@ -38,7 +38,12 @@ import pandas as pd
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
-from satcluster.covariates.ndvi import NDVI_SOURCE_ATTR, ndvi_table, normalized_difference
+from satcluster.covariates.ndvi import (
+    NDVI_SOURCE_ATTR,
+    ndvi_table,
+    normalized_difference,
+    valid_pixels,
+)
 from satcluster.covariates.zonal import check_same_grid, open_raster
 from satcluster.errors import InputError
 
@@ -225,14 +230,7 @@ def sentinel2_ndvi(
 ) -> np.ndarray:
     """NDVI (float32) from B04/B08 digital numbers and SCL on one grid, NaN where masked."""
     red_dn, nir_dn, scl = (np.ma.asarray(band) for band in (red_dn, nir_dn, scl))
-    valid = (
-        scl_clear(scl.data)
-        & ~np.ma.getmaskarray(scl)
-        & ~np.ma.getmaskarray(red_dn)
-        & ~np.ma.getmaskarray(nir_dn)
-        & (red_dn.data != 0)
-        & (nir_dn.data != 0)
-    )
+    valid = valid_pixels(scl_clear(scl.data), scl, red_dn, nir_dn)
     red = sentinel2_reflectance(red_dn.data, red_scaling)
     nir = sentinel2_reflectance(nir_dn.data, nir_scaling)
     return normalized_difference(red, nir, valid)
