@@ -145,12 +145,4 @@ def _city(name: str, spec: dict[str, Any], config: dict[str, Any]) -> City:
             f"plus buildings, roads, population, landsat or sentinel2 as in config/accra.yaml) or "
             f"`{key}.demo: {{}}` for a demo city."
         )
-    return City(name, crs, None, _with_input_defaults(inputs))
-
-
-def _with_input_defaults(inputs: dict[str, Any]) -> dict[str, Any]:
-    landsat = {"red": None, "nir": None, "qa": None, **(inputs.get("landsat") or {})}
-    sentinel2 = {"red": None, "nir": None, "scl": None, "boa_add_offset": None}
-    sentinel2.update(inputs.get("sentinel2") or {})
-    base = {"imagery": [], "buildings": None, "roads": None, "population": None}
-    return {**base, **inputs, "landsat": landsat, "sentinel2": sentinel2}
+    return City(name, crs, None, inputs)  # the schema filled in the keys it left out

@@ -125,9 +125,14 @@ def _demo_city_files(name: str):
     return demo_city_paths(DEMO_CITY_DIR.format(city=name), N_DEMO_SCENES)
 
 
+def inputs_key(city: City) -> str:
+    """Where the city's inputs are in the config, for messages: `cities.<name>.inputs` or `inputs`."""
+    return f"cities.{city.name}.inputs" if IS_STUDY and config["cities"] else "inputs"
+
+
 def _real_file(city: City, key: str) -> str:
     """Path under the city's `inputs` (dotted key); stop with a clear message if missing."""
-    prefix = f"cities.{city.name}.inputs" if IS_STUDY and config["cities"] else "inputs"
+    prefix = inputs_key(city)
     value = city.inputs
     for part in key.split("."):
         value = value[part]
@@ -147,11 +152,7 @@ def scene_paths(city: City) -> dict:
     """Imagery scene name -> GeoTIFF path (or band files) of one city, in priority order."""
     if city.is_demo:
         return {path.stem: str(path) for path in _demo_city_files(city.name).imagery}
-    key = (
-        f"cities.{city.name}.inputs.imagery"
-        if IS_STUDY and config["cities"]
-        else "inputs.imagery"
-    )
+    key = f"{inputs_key(city)}.imagery"
     scenes = {}
     for pattern in city.inputs["imagery"]:
         if isinstance(pattern, dict):  # one scene as single-band files on one grid
@@ -161,10 +162,7 @@ def scene_paths(city: City) -> dict:
                 raise WorkflowError(
                     f"config: `{key}` band file(s) {', '.join(missing)} do not exist; fix the paths."
                 )
-            name = Path(bands["red"]).stem
-            while name in scenes:
-                name += "_"
-            scenes[name] = bands
+            scenes[_new_scene_name(Path(bands["red"]).stem, scenes)] = bands
             continue
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         matches = [m for m in matches if Path(m).is_file()]
@@ -173,11 +171,15 @@ def scene_paths(city: City) -> dict:
                 f"config: `{key}` entry {pattern!r} matches no file; fix the path or glob."
             )
         for path in matches:
-            name = Path(path).stem
-            while name in scenes:
-                name += "_"
-            scenes[name] = path
+            scenes[_new_scene_name(Path(path).stem, scenes)] = path
     return scenes
+
+
+def _new_scene_name(stem: str, scenes: dict) -> str:
+    """The file's stem, with '_' appended until no earlier scene has it."""
+    while stem in scenes:
+        stem += "_"
+    return stem
 
 
 SCENES = {name: scene_paths(city) for name, city in STUDY.cities.items()}
@@ -324,7 +326,7 @@ def vector_sources(wildcards, name: str) -> list:
     city = city_of(wildcards)
     if city.is_demo:
         return [source_path(wildcards, name)]
-    prefix = f"cities.{city.name}.inputs" if IS_STUDY and config["cities"] else "inputs"
+    prefix = inputs_key(city)
     if city.inputs[name] is None:
         _real_file(city, name)  # the message that the key is not set
     try:
