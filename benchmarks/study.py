@@ -8,8 +8,9 @@ Reproduce (repository root, about 10 minutes on 2 cores):
 Reads results/comparison/*.csv and every city's clusters/phenotype_agreement.csv, and
 prints, at k (default: clusters.final_k of the study, 8): the agreement (NMI, ARI) between
 the seeds at every scale, each reference-seed cluster's stability across seeds and across
-scales (mean best-match Jaccard index; a cluster is called stable at >= 0.8) with the
-planted phenotype most of its tiles belong to, and DeepCluster's phenotype agreement per
+scales (mean best-match Jaccard index; a cluster is called stable at >= 0.8), then the
+same for the seeds' consensus clusters (with their mean tile confidence) and the planted
+phenotype most of the tiles of each cluster the maps show belong to, and DeepCluster's phenotype agreement per
 city and scale next to the pixel baseline measured in the same run.
 """
 
@@ -42,16 +43,22 @@ def main() -> None:
 
     stability = pd.read_csv(comparison / "cluster_stability.csv")
     stability = stability[(stability["k"] == k) & (stability["n_tiles"] > 0)]
-    phenotypes = majority_phenotypes(args.results, k)
-    print(f"\ncluster stability at k = {k} (reference seed; stable: >= {STABLE} both ways):")
-    for row in stability.itertuples():
-        stable = row.seed_stability >= STABLE and row.scale_stability >= STABLE
-        phenotype = phenotypes.get((row.scale, row.cluster), "?")
-        print(
-            f"  {row.scale:>4} px  cluster {row.cluster}: {row.n_tiles:>5} tiles, seeds "
-            f"{row.seed_stability:.2f}, scales {row.scale_stability:.2f}"
-            f"{'  STABLE' if stable else ''}  (mostly {phenotype})"
-        )
+    phenotypes = majority_phenotypes(args.results, k)  # of the clusters the maps show
+    for clustering, rows in stability.groupby("clustering", sort=False):
+        print(f"\ncluster stability at k = {k} ({clustering}; stable: >= {STABLE} both ways):")
+        for row in rows.itertuples():
+            stable = row.seed_stability >= STABLE and row.scale_stability >= STABLE
+            phenotype = phenotypes.get((row.scale, row.cluster), "?")
+            shown = clustering == "consensus" or "consensus" not in set(stability["clustering"])
+            confidence = (
+                "" if pd.isna(row.mean_confidence) else f", confidence {row.mean_confidence:.2f}"
+            )
+            print(
+                f"  {row.scale:>4} px  cluster {row.cluster}: {row.n_tiles:>5} tiles, seeds "
+                f"{row.seed_stability:.2f}, scales {row.scale_stability:.2f}{confidence}"
+                f"{'  STABLE' if stable else ''}"
+                f"{f'  (mostly {phenotype})' if shown else ''}"
+            )
 
     print(
         f"\nphenotype agreement at k = {k} per city and scale (DeepCluster, baselines of the same run):"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 import shutil
 import signal
@@ -293,3 +294,71 @@ def demo_tiles_by_phenotype(truth_path: Path, size_m: float = 32.0):
     joined = centres.sjoin(truth[["phenotype", "geometry"]], predicate="within")
     tiles["phenotype"] = joined["phenotype"].groupby(level=0).first()
     return tiles.dropna(subset=["phenotype"]).astype({"phenotype": int})
+
+
+# --- a real browser (the web map tests) ------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _debian_root() -> str | None:
+    """Why Chromium cannot be installed here, or None when it can."""
+    if platform.system() != "Linux" or not Path("/etc/debian_version").exists():
+        return "not Debian: install chromium and chromium-driver to run the browser tests"
+    if os.geteuid() != 0:
+        return "not root: `apt-get install chromium chromium-driver` to run the browser tests"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Debian's chromium and chromedriver, installed with apt-get when missing (root only)."""
+    if Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists():
+        return
+    reason = _debian_root()
+    if reason:
+        pytest.skip(reason)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env
+    )
+
+
+@pytest.fixture
+def browser(chromium, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=900,700",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: Selenium Manager never runs (it would try to download).
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, script: str, timeout_s: float = 20):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {script}")

@@ -193,3 +193,27 @@ def test_the_geojson_says_which_product_the_ndvi_came_from(tmp_path, product):
     assert "ndvi_source" not in covariates.columns  # the names see numbers only
     without_ndvi = read_covariates([tmp_path / "buildings.parquet"])
     assert without_ndvi.attrs == {}
+
+
+def test_consensus_confidence_at_final_k_becomes_cluster_confidence(inputs, tmp_path):
+    path = tmp_path / "confidence.parquet"
+    confidence = {"tile_id": [3, 2, 1, 0, 4, 5], "k2": 1.0, "k3": [0.5, 1, 1, 0.5, 1, 0.5]}
+    pd.DataFrame(confidence).to_parquet(path)
+    without = run(inputs)
+    frame = run(inputs, confidence_path=path)
+    assert frame["cluster_confidence"].tolist() == [0.5, 1, 1, 0.5, 1, 0.5]  # joined by tile_id
+    assert list(frame.columns).index("cluster_confidence") == 7  # beside cluster, cluster_name
+    assert frame.drop(columns="cluster_confidence").equals(without)
+    geojson = json.loads(inputs[1]["geojson_path"].read_text())
+    assert geojson["features"][0]["properties"]["cluster_confidence"] == 0.5
+
+
+def test_confidence_without_final_k_or_of_other_tiles_is_refused(inputs, tmp_path):
+    path = tmp_path / "confidence.parquet"
+    pd.DataFrame({"tile_id": np.arange(6), "k2": 1.0}).to_parquet(path)
+    with pytest.raises(InputError, match=r"confidence.parquet has no confidence for .*= 3"):
+        run(inputs, confidence_path=path)
+    pd.DataFrame({"tile_id": np.arange(5), "k3": 1.0}).to_parquet(path)
+    with pytest.raises(InputError, match="rerun the consensus stage"):
+        run(inputs, confidence_path=path)
+    assert not inputs[1]["geojson_path"].exists()

@@ -164,11 +164,49 @@ def test_study_new_seed_trains_that_seed_only(completed_study: WorkflowDir):
     seeds, scales = config["deepcluster"]["seeds"], config["tiles"]["size_px"]
     completed_study.update_config({"deepcluster": {"seeds": [*seeds, 33]}})
     jobs = completed_study.planned_jobs()
-    # one new model per scale; the reference seed's maps and every city's tiles untouched
+    # one new model per scale; the consensus takes it in; every city's tiles untouched
     assert jobs["train_deepcluster"] == jobs["cluster_tiles"] == len(scales)
     assert jobs["label_cities"] == len(scales) and jobs["compare_clusterings"] == 1
+    assert jobs["consensus_clusters"] == len(scales)
+    assert not stages(completed_study, jobs) & {"demo", "tiles", "covariates"}
+
+
+def test_study_new_seed_without_consensus_keeps_the_maps(completed_study: WorkflowDir):
+    completed_study.update_config({"clusters": {"consensus": False}})
+    completed_study.snakemake()
+    config = completed_study.read_config()
+    completed_study.update_config({"deepcluster": {"seeds": [*config["deepcluster"]["seeds"], 33]}})
+    jobs = completed_study.planned_jobs()
+    assert jobs["train_deepcluster"] == len(config["tiles"]["size_px"])
     assert not stages(completed_study, jobs) & {"demo", "tiles", "covariates", "assemble"}
     assert "split_city" not in jobs and "plot_cluster_map" not in jobs
+
+
+def test_study_consensus_switch_redraws_the_maps_never_retraining(completed_study: WorkflowDir):
+    completed_study.update_config({"clusters": {"consensus": False}})
+    jobs = completed_study.planned_jobs()
+    assert jobs["split_city"] and jobs["assemble_geojson"] and jobs["plot_cluster_map"]
+    assert not stages(completed_study, jobs) & {*EXPENSIVE, "covariates"}
+    assert "cluster_tiles" not in jobs and "consensus_clusters" not in jobs
+
+
+def test_study_consensus_setting_reruns_the_consensus_never_retraining(
+    completed_study: WorkflowDir,
+):
+    completed_study.update_config({"clusters": {"consensus_n_init": 3}})
+    jobs = completed_study.planned_jobs()
+    n_scales = len(completed_study.read_config()["tiles"]["size_px"])
+    assert jobs["consensus_clusters"] == n_scales and jobs["assemble_geojson"]
+    assert not stages(completed_study, jobs) & {*EXPENSIVE, "covariates"}
+    assert "cluster_tiles" not in jobs
+
+
+def test_study_low_confidence_redraws_the_maps_only(completed_study: WorkflowDir):
+    completed_study.update_config({"figures": {"low_confidence": 0.9}})
+    jobs = completed_study.planned_jobs()
+    n_maps = len(completed_study.read_config()["cities"]) * 2  # two scales
+    assert set(jobs) == {"plot_cluster_map", "plot_web_map", "plot_cluster_confidence"}
+    assert set(jobs.values()) == {n_maps}
 
 
 def test_study_new_scale_runs_that_scale_only(completed_study: WorkflowDir):

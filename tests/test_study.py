@@ -142,6 +142,23 @@ def test_repeated_seeds_are_refused():
     raises_input_error(demo_config(deepcluster={"seeds": [3, 5, 3]}), "`deepcluster.seeds`")
 
 
+def test_several_seeds_show_their_consensus_by_default():
+    assert plan(demo_config(deepcluster={"seeds": [5, 3]})).consensus
+    assert not plan(demo_config(deepcluster={"seeds": [5]})).consensus
+    assert not plan(demo_config()).consensus
+
+
+def test_consensus_can_be_switched_off_for_several_seeds():
+    config = demo_config(deepcluster={"seeds": [5, 3]}, clusters={"consensus": False})
+    assert not plan(config).consensus
+
+
+def test_consensus_of_one_seed_is_refused():
+    raises_input_error(
+        demo_config(clusters={"consensus": True}), "`clusters.consensus`", "`deepcluster.seeds`"
+    )
+
+
 # --- cities -------------------------------------------------------------------------------
 
 

@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 from conftest import TinyRun, WorkflowDir, tiny_study_overrides
 
+from satcluster.consensus import tile_confidence
+from satcluster.pooling import city_labels
+
 pytestmark = pytest.mark.slow
 
 STUDY = tiny_study_overrides()
@@ -68,15 +71,48 @@ def test_one_model_per_scale_and_seed_learns_from_every_city(results: Path, scal
     assert not first["k4"].equals(second["k4"]), "two seeds gave the very same clustering"
 
 
-def test_a_citys_labels_are_its_rows_of_the_reference_model(results: Path):
+@pytest.mark.parametrize("name", ["labels", "confidence"])
+def test_a_citys_labels_and_confidence_are_its_rows_of_the_seeds_consensus(
+    results: Path, name: str
+):
     scale = SCALES[0]
-    pooled = pd.read_parquet(
-        results / "pooled" / f"{scale}px" / f"seed{SEEDS[0]}" / "clusters" / "city_labels.parquet"
+    pooled = city_labels(
+        results / "pooled" / f"{scale}px" / "consensus" / f"{name}.parquet",
+        results / "pooled" / f"{scale}px" / "index.parquet",
     )
     for city in CITIES:
-        mine = pd.read_parquet(city_dir(results, city, scale) / "clusters" / "labels.parquet")
+        mine = pd.read_parquet(city_dir(results, city, scale) / "clusters" / f"{name}.parquet")
         expected = pooled[pooled["city"] == city].drop(columns="city").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, expected)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_the_consensus_combines_both_seeds_and_says_how_far_they_agree(results: Path, scale: int):
+    pooled = results / "pooled" / f"{scale}px"
+    consensus = pd.read_parquet(pooled / "consensus" / "labels.parquet")
+    confidence = pd.read_parquet(pooled / "consensus" / "confidence.parquet")
+    seeds = [pd.read_parquet(pooled / f"seed{s}" / "clusters" / "labels.parquet") for s in SEEDS]
+    assert list(consensus.columns) == list(confidence.columns) == ["tile_id", "k2", "k4"]
+    for k in KS:
+        column = f"k{k}"
+        assert set(consensus[column]) <= set(range(k))
+        # two seeds: each tile is agreed on by none, one or both of them
+        assert set(confidence[column]) <= {0.0, 0.5, 1.0}
+        expected = tile_confidence(consensus[column].to_numpy(), [s[column] for s in seeds])
+        assert confidence[column].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("city", CITIES)
+def test_the_geojson_shows_the_consensus_with_its_confidence(results: Path, city: str):
+    folder = city_dir(results, city, SCALES[0])
+    table = gpd.read_file(folder / "cluster_shapefile.geojson").set_index("tile_id")
+    labels = pd.read_parquet(folder / "clusters" / "labels.parquet").set_index("tile_id")
+    confidence = pd.read_parquet(folder / "clusters" / "confidence.parquet").set_index("tile_id")
+    final_k = max(KS)  # clusters.final_k of the tiny config
+    assert table["cluster"].tolist() == labels.loc[table.index, f"k{final_k}"].tolist()
+    assert table["label_k2"].tolist() == labels.loc[table.index, "k2"].tolist()
+    assert table["cluster_confidence"].tolist() == confidence.loc[table.index, "k4"].tolist()
+    assert (folder / "figures" / "cluster_confidence.png").is_file()
 
 
 def test_comparison_tables_have_their_columns_and_rows(results: Path):
@@ -96,12 +132,20 @@ def test_comparison_tables_have_their_columns_and_rows(results: Path):
     assert ((sums - 1).abs() < 1e-5).all()  # written with 6 significant digits
     stability = pd.read_csv(comparison / "cluster_stability.csv")
     assert list(stability.columns) == [
-        "scale", "k", "cluster", "n_tiles", "seed_stability", "scale_stability",
+        "scale", "clustering", "k", "cluster", "n_tiles", "seed_stability", "scale_stability",
+        "mean_confidence",
     ]  # fmt: skip
-    assert len(stability) == len(SCALES) * sum(KS)
+    clusterings = stability.groupby("clustering").size().to_dict()
+    assert clusterings == {
+        f"seed{SEEDS[0]}": len(SCALES) * sum(KS),
+        "consensus": len(SCALES) * sum(KS),
+    }
     filled = stability[stability["n_tiles"] > 0]
     assert filled["seed_stability"].between(0, 1).all()
     assert filled["scale_stability"].between(0, 1).all()
+    consensus = filled[filled["clustering"] == "consensus"]
+    assert consensus["mean_confidence"].between(0, 1).all()
+    assert filled.loc[filled["clustering"] != "consensus", "mean_confidence"].isna().all()
 
 
 def test_comparison_figures(results: Path):

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 import shapely
+from conftest import wait_for
 from PIL import Image
 from web_map_checks import check_map, external_resources
 
@@ -29,8 +27,6 @@ KS = [2, 4]
 FINAL_K = 4
 SIDE = 8
 NAMES = ["dense buildings", "roads", "water", "vegetation"]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def make_table(path: Path) -> gpd.GeoDataFrame:
@@ -205,69 +201,6 @@ def test_missing_label_column_is_a_clear_error(tmp_path):
 
 
 # --- in a real browser ---------------------------------------------------------------------
-def _debian_root() -> str | None:
-    """Why Chromium cannot be installed here, or None when it can."""
-    if platform.system() != "Linux" or not Path("/etc/debian_version").exists():
-        return "not Debian: install chromium and chromium-driver to run the browser tests"
-    if os.geteuid() != 0:
-        return "not root: `apt-get install chromium chromium-driver` to run the browser tests"
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> None:
-    """Debian's chromium and chromedriver, installed with apt-get when missing (root only)."""
-    if Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists():
-        return
-    reason = _debian_root()
-    if reason:
-        pytest.skip(reason)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env
-    )
-
-
-@pytest.fixture
-def browser(chromium, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=900,700",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver path: Selenium Manager never runs (it would try to download).
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def _wait_for(driver, script: str, timeout_s: float = 20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for: {script}")
-
-
 def _blend(color: str, alpha: float = 0.75, background: str = "#dddddd") -> np.ndarray:
     """Colour of a tile (fill opacity ``alpha``) over Leaflet's grey background, 0-255."""
     fg, bg = np.array(mpl.colors.to_rgb(color)), np.array(mpl.colors.to_rgb(background))
@@ -277,8 +210,8 @@ def _blend(color: str, alpha: float = 0.75, background: str = "#dddddd") -> np.n
 @pytest.mark.browser
 def test_map_in_headless_chromium(browser, web_map, tmp_path):
     browser.get(web_map.as_uri())
-    _wait_for(browser, "return document.querySelector('.leaflet-overlay-pane canvas') !== null")
-    _wait_for(browser, "return document.querySelector('.satcluster-legend') !== null")
+    wait_for(browser, "return document.querySelector('.leaflet-overlay-pane canvas') !== null")
+    wait_for(browser, "return document.querySelector('.satcluster-legend') !== null")
     time.sleep(0.5)  # let the canvas paint
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
@@ -307,7 +240,7 @@ def test_map_in_headless_chromium(browser, web_map, tmp_path):
     ).click().perform()
     # Leaflet fades a popup in (opacity 0 -> 1); Selenium's .text is "" while it is not yet
     # visible, so wait until it is opaque (reading it earlier gave an empty popup at random).
-    popup = _wait_for(
+    popup = wait_for(
         browser,
         "var p = document.querySelector('.leaflet-popup');"
         "return p && getComputedStyle(p).opacity === '1'"
@@ -324,7 +257,7 @@ def test_map_in_headless_chromium(browser, web_map, tmp_path):
 
     # Switching to k = 2 recolours the tiles and the legend follows.
     layers[0].click()
-    _wait_for(
+    wait_for(
         browser, "return document.querySelector('.satcluster-legend').innerText.includes('k = 2')"
     )
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -19,7 +19,12 @@ import geopandas as gpd
 import pandas as pd
 import yaml
 
-from satcluster.columns import k_of_labels_column, label_column, labels_file_column
+from satcluster.columns import (
+    CLUSTER_CONFIDENCE,
+    k_of_labels_column,
+    label_column,
+    labels_file_column,
+)
 from satcluster.covariates.ndvi import NDVI_SOURCE_ATTR, ndvi_source
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
@@ -31,6 +36,7 @@ __all__ = [
     "assemble_tiles",
     "check_names",
     "names_yaml",
+    "read_confidence",
     "read_covariates",
     "read_index",
     "read_labels",
@@ -105,11 +111,13 @@ def assemble_tiles(
     crs: str,
     final_k: int,
     names: Mapping[str, str],
+    confidence: pd.Series | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[int, str]]:
     """The cluster GeoDataFrame (one row per tile) and the derived names per cluster id.
 
-    ``index``, ``labels`` and ``covariates`` are indexed by tile_id. ``cluster_name``
-    comes from ``names`` when given, else from the derived names.
+    ``index``, ``labels``, ``covariates`` and ``confidence`` (the consensus confidence at
+    ``final_k``, if any) are indexed by tile_id. ``cluster_name`` comes from ``names``
+    when given, else from the derived names.
     """
     index = index.sort_index()
     labels = labels.sort_index()
@@ -129,6 +137,7 @@ def assemble_tiles(
         [
             index[[c for c in INDEX_COLUMNS if c != "tile_id"]],
             pd.DataFrame({"cluster": cluster, "cluster_name": cluster.map(chosen)}),
+            _confidence_column(confidence, index.index),
             pd.DataFrame(label_columns, index=labels.index),
             covariates,
         ],
@@ -139,6 +148,18 @@ def assemble_tiles(
     table.index.name = "tile_id"
     frame = gpd.GeoDataFrame(table.reset_index(), geometry=index.geometry.to_numpy(), crs=index.crs)
     return frame.to_crs(crs), suggested
+
+
+def _confidence_column(confidence: pd.Series | None, tile_ids: pd.Index) -> pd.DataFrame:
+    """The ``cluster_confidence`` column (no column without a consensus)."""
+    if confidence is None:
+        return pd.DataFrame(index=tile_ids)
+    if not confidence.sort_index().index.equals(tile_ids):
+        raise InputError(
+            f"the consensus confidence ({len(confidence)} tiles) does not match the tile index "
+            f"({len(tile_ids)} tiles); rerun the consensus stage."
+        )
+    return pd.DataFrame({CLUSTER_CONFIDENCE: confidence.astype("float64")})
 
 
 def names_yaml(names: Mapping[int, str], final_k: int) -> str:
@@ -169,6 +190,18 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     """labels.parquet indexed by tile_id, label columns k{k} in ascending k."""
     labels = pd.read_parquet(require_file(path, "cluster labels")).set_index("tile_id")
     return labels[sorted(labels.columns, key=lambda c: int(c[1:]))]
+
+
+def read_confidence(path: str | Path, final_k: int) -> pd.Series:
+    """The consensus confidence at ``final_k`` from confidence.parquet, indexed by tile_id."""
+    table = pd.read_parquet(require_file(path, "consensus confidence"))
+    column = labels_file_column(final_k)
+    if "tile_id" not in table or column not in table:
+        raise InputError(
+            f"{path} has no confidence for `clusters.final_k` = {final_k} (columns: "
+            f"{list(table.columns)}); rerun the consensus stage."
+        )
+    return table.set_index("tile_id")[column]
 
 
 def write_outputs(
@@ -205,12 +238,18 @@ def assemble(
     geojson_path: str | Path,
     parquet_path: str | Path,
     names_path: str | Path,
+    confidence_path: str | Path | None = None,
 ) -> gpd.GeoDataFrame:
-    """The assembly stage: read the tables, name the clusters, write the three outputs."""
+    """The assembly stage: read the tables, name the clusters, write the three outputs.
+
+    ``confidence_path``: the consensus confidence (confidence.parquet), if the labels are
+    a consensus of several seeds; it adds the ``cluster_confidence`` column.
+    """
     index = read_index(index_path)
     labels = read_labels(labels_path)
     covariates = read_covariates(covariate_paths)
-    frame, suggested = assemble_tiles(index, labels, covariates, crs, final_k, names)
+    confidence = None if confidence_path is None else read_confidence(confidence_path, final_k)
+    frame, suggested = assemble_tiles(index, labels, covariates, crs, final_k, names, confidence)
     write_outputs(frame, suggested, final_k, geojson_path, parquet_path, names_path)
     log.info("%d tiles, %d columns, CRS %s", len(frame), frame.shape[1], frame.crs)
     log_cluster_shares(frame)

@@ -2,7 +2,9 @@
 
 ``clusters/labels.parquet`` holds one column ``k{k}`` per k; the cluster table
 (``cluster_shapefile.geojson`` and its GeoParquet twin) holds them as
-``label_k{k}``, beside ``cluster`` (the labels at ``final_k``).
+``label_k{k}``, beside ``cluster`` (the labels at ``final_k``) and, for a consensus of
+several seeds, ``cluster_confidence`` (read from ``clusters/confidence.parquet``, which
+has the layout of labels.parquet with shares of seeds instead of ids).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 
 __all__ = [
     "CLUSTER",
+    "CLUSTER_CONFIDENCE",
     "CLUSTER_NAME",
     "TILE_ID",
     "k_of_labels_column",
@@ -21,6 +24,7 @@ __all__ = [
 TILE_ID = "tile_id"  # row number in tiles.npy: the key of every table
 CLUSTER = "cluster"
 CLUSTER_NAME = "cluster_name"
+CLUSTER_CONFIDENCE = "cluster_confidence"  # share of seeds agreeing with the consensus cluster
 _LABELS_FILE = re.compile(r"k(\d+)")
 
 

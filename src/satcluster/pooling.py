@@ -22,7 +22,7 @@ from satcluster.errors import InputError
 from satcluster.io import atomic_path
 from satcluster.tiling.npy import copy_bytes, write_npy_header
 
-__all__ = ["POOLED_INDEX_COLUMNS", "city_labels", "pool_tiles", "split_city"]
+__all__ = ["POOLED_INDEX_COLUMNS", "city_labels", "pool_tiles", "split_city", "split_city_table"]
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,7 @@ def split_city(
 ) -> int:
     """One city's rows of the pooled labels and embedding, with its own ``tile_id``s."""
     table = city_labels(labels_path, pooled_index_path)
-    rows = np.flatnonzero(table["city"].to_numpy() == city)
-    if len(rows) == 0:
-        raise InputError(f"{pooled_index_path} holds no tile of city {city!r}; rerun the pooling.")
-    if rows[-1] - rows[0] + 1 != len(rows):
-        raise InputError(f"{pooled_index_path}: the tiles of {city!r} are not one run; rerun it.")
+    rows = _city_rows(table, city, pooled_index_path)
     embedding = np.load(embedding_path, mmap_mode="r")
     if len(embedding) != len(table):
         raise InputError(
@@ -120,8 +116,33 @@ def split_city(
             "tiles; they must come from one clustering: delete both and rerun."
         )
     with atomic_path(out_labels) as tmp_labels, atomic_path(out_embedding) as tmp_embedding:
-        mine = table.iloc[rows].drop(columns="city").reset_index(drop=True)
+        mine = _city_table(table, rows)
         mine.to_parquet(tmp_labels, index=False)
         with open(tmp_embedding, "wb") as f:
             np.save(f, np.ascontiguousarray(embedding[rows[0] : rows[-1] + 1]))
+    return len(rows)
+
+
+def _city_rows(table: pd.DataFrame, city: str, pooled_index_path: str | Path) -> np.ndarray:
+    """The rows of ``city`` in a pooled table (one run of rows, as pool_tiles writes them)."""
+    rows = np.flatnonzero(table["city"].to_numpy() == city)
+    if len(rows) == 0:
+        raise InputError(f"{pooled_index_path} holds no tile of city {city!r}; rerun the pooling.")
+    if rows[-1] - rows[0] + 1 != len(rows):
+        raise InputError(f"{pooled_index_path}: the tiles of {city!r} are not one run; rerun it.")
+    return rows
+
+
+def _city_table(table: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    return table.iloc[rows].drop(columns="city").reset_index(drop=True)
+
+
+def split_city_table(
+    city: str, table_path: str | Path, pooled_index_path: str | Path, out_path: str | Path
+) -> int:
+    """One city's rows of a pooled per-tile table (e.g. the consensus confidence)."""
+    table = city_labels(table_path, pooled_index_path)
+    rows = _city_rows(table, city, pooled_index_path)
+    with atomic_path(out_path) as tmp:
+        _city_table(table, rows).to_parquet(tmp, index=False)
     return len(rows)

@@ -49,6 +49,7 @@ class Study:
     scales: list[int]  # tile sides in px, ascending; each a multiple of the first
     seeds: list[int]  # the first is the reference seed of maps and figures
     is_study: bool = field(default=False)
+    consensus: bool = field(default=False)  # maps and figures show the seeds' consensus
 
     @property
     def reference_seed(self) -> int:
@@ -65,7 +66,20 @@ def study_plan(config: dict[str, Any]) -> Study:
     seeds = _seeds(config["deepcluster"])
     cities = _cities(config)
     is_study = bool(config.get("cities")) or len(scales) > 1 or len(seeds) > 1
-    return Study(cities, scales, seeds, is_study)
+    return Study(cities, scales, seeds, is_study, _consensus(config["clusters"], seeds))
+
+
+def _consensus(clusters: dict[str, Any], seeds: list[int]) -> bool:
+    """`clusters.consensus`: on by default with several seeds; needs several seeds."""
+    consensus = clusters.get("consensus")
+    if consensus is None:
+        return len(seeds) > 1
+    if consensus and len(seeds) < 2:
+        raise InputError(
+            "config: `clusters.consensus` is true but `deepcluster.seeds` gives one seed; a "
+            "consensus combines two or more: list more seeds, or set it to false."
+        )
+    return bool(consensus)
 
 
 def _scales(size_px: int | list[int]) -> list[int]:

@@ -7,8 +7,12 @@ Reads every model's city labels (one per scale and seed) and every city's tile i
 - ``scale_agreement.csv``: city, k, fine, coarse, nmi, ari (every pair of scales; the
   reference seed; each fine tile against the coarse tile that holds it);
 - ``city_shares.csv``: scale, seed, k, city, cluster, share;
-- ``cluster_stability.csv``: scale, k, cluster, n_tiles, seed_stability, scale_stability
-  (clusters of the reference seed; best-match Jaccard across seeds and across scales).
+- ``cluster_stability.csv``: scale, clustering, k, cluster, n_tiles, seed_stability,
+  scale_stability, mean_confidence: best-match Jaccard across seeds and across scales of
+  the clusters of the reference seed (clustering ``seed<seed>``: against the other seeds)
+  and, with a consensus, of the consensus clusters (clustering ``consensus``: against every
+  seed, and the consensus of the other scales; mean_confidence: the mean confidence of the
+  cluster's tiles, NaN for the seed's clusters).
 """
 
 from __future__ import annotations
@@ -19,13 +23,22 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from satcluster.comparison import city_shares, scale_agreement, seed_agreement, write_csv
+from satcluster.comparison import (
+    CITY,
+    city_shares,
+    label_columns,
+    scale_agreement,
+    seed_agreement,
+    write_csv,
+)
 from satcluster.io import require_file
-from satcluster.stability import Scale, cluster_stability
+from satcluster.pooling import city_labels
+from satcluster.stability import STABILITY_COLUMNS, Scale, cluster_stability
 
-__all__ = ["ComparisonFiles", "compare_clusterings"]
+__all__ = ["ComparisonFiles", "ConsensusFiles", "compare_clusterings"]
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +53,26 @@ class ComparisonFiles:
     stability: str | Path
 
 
+@dataclass(frozen=True)
+class ConsensusFiles:
+    """One scale's consensus: pooled labels and confidence, and the pooled tile index."""
+
+    labels: str | Path
+    confidence: str | Path
+    index: str | Path
+
+
 def compare_clusterings(
     labels: Mapping[tuple[int, int], str | Path],
     indexes: Mapping[tuple[str, int], str | Path],
     ks: Sequence[int],
     out: ComparisonFiles,
+    consensus: Mapping[int, ConsensusFiles] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Write the four tables; ``labels``: (scale, seed) -> city labels, first seed = reference.
 
-    ``indexes``: (city, scale) -> that city's tile index. Returns the tables by name.
+    ``indexes``: (city, scale) -> that city's tile index; ``consensus``: scale -> that
+    scale's consensus files, if any. Returns the tables by name.
     """
     scales = sorted({scale for scale, _ in labels})
     seeds = list(dict.fromkeys(seed for _, seed in labels))
@@ -70,6 +94,11 @@ def compare_clusterings(
         "shares": _shares_table(tables, scales, seeds, ks),
         "stability": _stability_table(tables, by_scale, seeds, ks),
     }
+    if consensus:
+        result["stability"] = pd.concat(
+            [result["stability"], _consensus_stability(consensus, tables, by_scale, seeds, ks)],
+            ignore_index=True,
+        )
     for name, table in result.items():
         write_csv(table, getattr(out, name))
     log.info(
@@ -122,11 +151,47 @@ def _shares_table(tables, scales, seeds, ks) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["scale", "seed", "k", "city", "cluster", "share"]]
 
 
+STABILITY_TABLE_COLUMNS = ["scale", "clustering", *STABILITY_COLUMNS, "mean_confidence"]
+
+
 def _stability_table(tables, by_scale: Mapping[int, Scale], seeds, ks) -> pd.DataFrame:
     parts = []
     for scale, this in by_scale.items():
         others = [tables[(scale, seed)] for seed in seeds[1:]]
         other_scales = [s for side, s in by_scale.items() if side != scale]
-        parts.append(cluster_stability(this, others, other_scales, ks).assign(scale=scale))
-    columns = ["scale", "k", "cluster", "n_tiles", "seed_stability", "scale_stability"]
-    return pd.concat(parts, ignore_index=True)[columns]
+        table = cluster_stability(this, others, other_scales, ks)
+        parts.append(
+            table.assign(scale=scale, clustering=f"seed{seeds[0]}", mean_confidence=np.nan)
+        )
+    return pd.concat(parts, ignore_index=True)[STABILITY_TABLE_COLUMNS]
+
+
+def _consensus_stability(
+    consensus: Mapping[int, ConsensusFiles], tables, by_scale: Mapping[int, Scale], seeds, ks
+) -> pd.DataFrame:
+    """The consensus clusters' rows: against every seed, and the other scales' consensus."""
+    labels = {s: city_labels(f.labels, f.index) for s, f in consensus.items()}
+    confidence = {s: city_labels(f.confidence, f.index) for s, f in consensus.items()}
+    scales = {s: Scale(s, labels[s], by_scale[s].indexes) for s in consensus}
+    parts = []
+    for scale, this in scales.items():
+        every_seed = [tables[(scale, seed)] for seed in seeds]
+        other_scales = [s for side, s in scales.items() if side != scale]
+        table = cluster_stability(this, every_seed, other_scales, ks)
+        table["mean_confidence"] = _mean_confidence(labels[scale], confidence[scale], ks)
+        parts.append(table.assign(scale=scale, clustering="consensus"))
+    return pd.concat(parts, ignore_index=True)[STABILITY_TABLE_COLUMNS]
+
+
+def _mean_confidence(labels: pd.DataFrame, confidence: pd.DataFrame, ks) -> np.ndarray:
+    """Mean tile confidence of every cluster id 0..k-1, k ascending (rows as the labels)."""
+    if not labels[[CITY, "tile_id"]].equals(confidence[[CITY, "tile_id"]]):
+        raise ValueError("the consensus labels and confidence hold different tiles")
+    means = []
+    for k, col in zip(sorted(ks), label_columns(ks), strict=True):
+        ids = labels[col].to_numpy()
+        counts = np.bincount(ids, minlength=k)
+        sums = np.bincount(ids, weights=confidence[col].to_numpy(), minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append(np.where(counts > 0, sums / counts, np.nan))
+    return np.concatenate(means)

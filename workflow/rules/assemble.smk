@@ -6,6 +6,7 @@ rule assemble_geojson:
     input:
         index=rules.gather_tiles.output.index,
         labels=CITY_LABELS,
+        confidence=CITY_CONFIDENCE,
         covariates=covariate_tables,
     output:
         geojson=report(

@@ -1,7 +1,8 @@
 # Final clusters: PCA-whitened embedding of the saved features and k-means for every k.
 # Only clusters.ks, pca_dim, seed and n_init are params: changing final_k or names never reclusters.
 # In a study: per scale and seed on the pooled embedding (a cluster id means the same in every
-# city), then split back per city for the reference seed's maps and figures.
+# city), then split back per city for the maps and figures: the reference seed's clusters, or
+# with several seeds and `clusters.consensus` their consensus (results/pooled/<scale>px/consensus/).
 
 
 rule cluster_tiles:
@@ -47,10 +48,66 @@ if IS_STUDY:
         script:
             "../scripts/label_cities.py"
 
-    # One city's labels and embedding rows of the reference seed's model.
+    if CONSENSUS:
+
+        # The seeds' consensus for every k (k-means on their joint embedding) and each tile's
+        # confidence (satcluster.consensus).
+        # Only ks, seed and n_init are params: nothing here ever retrains.
+        rule consensus_clusters:
+            input:
+                # every seed of the scale, the reference seed first
+                embeddings=expand(
+                    rules.cluster_tiles.output.embedding,
+                    seed=SEEDS,
+                    allow_missing=True,
+                ),
+                labels=expand(
+                    rules.cluster_tiles.output.labels, seed=SEEDS, allow_missing=True
+                ),
+            output:
+                labels=f"{CONSENSUS_DIR}/labels.parquet",
+                confidence=f"{CONSENSUS_DIR}/confidence.parquet",
+            log:
+                f"{CONSENSUS_LOGS}/consensus_clusters.log",
+            conda:
+                CONDA_ENV
+            threads: 2
+            resources:
+                mem_mb=8000,
+                runtime=60,
+            params:
+                ks=KS,
+                seed=config["clusters"]["seed"],
+                n_init=config["clusters"]["consensus_n_init"],
+            script:
+                "../scripts/consensus_clusters.py"
+
+        # One city's rows of the consensus confidence (the GeoJSON's cluster_confidence).
+        rule split_city_confidence:
+            input:
+                confidence=rules.consensus_clusters.output.confidence,
+                index=rules.pool_tiles.output.index,
+            output:
+                confidence=f"{CITY_DIR}/clusters/confidence.parquet",
+            log:
+                f"{CITY_LOGS}/clusters/split_city_confidence.log",
+            conda:
+                CONDA_ENV
+            resources:
+                mem_mb=2000,
+                runtime=15,
+            script:
+                "../scripts/split_city_confidence.py"
+
+    # One city's labels (the consensus, else the reference seed's) and embedding rows of
+    # the reference seed's model.
     rule split_city:
         input:
-            labels=reference_model(rules.cluster_tiles.output.labels),
+            labels=(
+                rules.consensus_clusters.output.labels
+                if CONSENSUS
+                else reference_model(rules.cluster_tiles.output.labels)
+            ),
             embedding=reference_model(rules.cluster_tiles.output.embedding),
             index=rules.pool_tiles.output.index,
         output:
@@ -71,6 +128,8 @@ if IS_STUDY:
 CITY_LABELS = (
     rules.split_city.output.labels if IS_STUDY else rules.cluster_tiles.output.labels
 )
+# The city's consensus confidence per tile, when there is a consensus (else no file).
+CITY_CONFIDENCE = rules.split_city_confidence.output.confidence if CONSENSUS else []
 CITY_EMBEDDING = (
     rules.split_city.output.embedding
     if IS_STUDY

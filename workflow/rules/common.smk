@@ -54,6 +54,7 @@ CITIES = list(STUDY.cities)
 SCALES = STUDY.scales
 SEEDS = STUDY.seeds
 REFERENCE_SEED = STUDY.reference_seed
+CONSENSUS = STUDY.consensus  # maps and figures show the seeds' consensus clusters
 
 if IS_STUDY:
     CITY_DIR = f"{RESULTS}/{{city}}/{{scale}}px"  # one city at one scale
@@ -65,6 +66,8 @@ if IS_STUDY:
     )
     MODEL_LOGS = f"{LOGS}/pooled/{{scale}}px/seed{{seed}}"
     POOLED_DIR = f"{RESULTS}/pooled/{{scale}}px"
+    CONSENSUS_DIR = f"{POOLED_DIR}/consensus"  # every seed of one scale combined
+    CONSENSUS_LOGS = f"{LOGS}/pooled/{{scale}}px/consensus"
     DEMO_CITY_DIR = f"{DEMO_DIR}/{{city}}"
 else:
     CITY_DIR = CITY_ROOT = MODEL_DIR = RESULTS
@@ -245,6 +248,7 @@ FIGURE_NAMES = [
 ]
 COVARIATE_FIGURE_NAMES = ["covariate_radar", "covariate_distributions"]
 DEMO_FIGURE_NAMES = ["phenotype_contingency"]  # needs the demo city's planted truth
+CONSENSUS_FIGURE_NAMES = ["cluster_confidence"]  # needs a consensus of several seeds
 
 
 def figure_report(name: str, ext: str, figure: str, subcategory: str):
@@ -259,13 +263,14 @@ def figure_report(name: str, ext: str, figure: str, subcategory: str):
 
 
 def city_figure_names(city: City) -> list:
-    """The figures of one city: covariate figures need a covariate source, the phenotype
-    figure the demo's planted truth."""
+    """The figures of one city: covariate figures need a covariate source, the confidence
+    figure a consensus, the phenotype figure the demo's planted truth."""
     names = [
         name
         for name in FIGURE_NAMES
         if active_sources(city) or name not in COVARIATE_FIGURE_NAMES
     ]
+    names += CONSENSUS_FIGURE_NAMES if CONSENSUS else []
     return names + (DEMO_FIGURE_NAMES if city.is_demo else [])
 
 
@@ -404,6 +409,13 @@ def comparison_report(name: str, ext: str, figure: str, caption: str):
 def pooled_city_tiles(wildcards) -> list:
     """Every city's tiles.npy at the job's scale, in the order of `cities:`."""
     return expand(rules.gather_tiles.output.tiles, city=CITIES, scale=wildcards.scale)
+
+
+def consensus_per_scale(name: str) -> list:
+    """The consensus output ``name`` (labels, confidence) of every scale; none without one."""
+    if not CONSENSUS:
+        return []
+    return expand(getattr(rules.consensus_clusters.output, name), scale=SCALES)
 
 
 def comparison_outputs() -> list:

@@ -7,6 +7,14 @@ if IS_STUDY:
         input:
             labels=expand(rules.label_cities.output.labels, scale=SCALES, seed=SEEDS),
             indexes=expand(rules.gather_tiles.output.index, city=CITIES, scale=SCALES),
+            # with a consensus, the cluster stability table gains its clusters
+            consensus_labels=consensus_per_scale("labels"),
+            consensus_confidence=consensus_per_scale("confidence"),
+            pooled_indexes=(
+                expand(rules.pool_tiles.output.index, scale=SCALES)
+                if CONSENSUS
+                else []
+            ),
         output:
             seeds=report(
                 f"{COMPARISON}/seed_agreement.csv",

@@ -8,6 +8,9 @@
 CLUSTER_TABLE = rules.assemble_geojson.output.parquet
 FIGURE_DPI = config["figures"]["dpi"]
 PALETTE = config["figures"]["palette"]
+LOW_CONFIDENCE = config["figures"][
+    "low_confidence"
+]  # maps fade tiles below it (consensus)
 
 
 localrules:
@@ -31,8 +34,32 @@ rule plot_cluster_map:
         final_k=FINAL_K,
         palette=PALETTE,
         dpi=FIGURE_DPI,
+        low_confidence=LOW_CONFIDENCE,
     script:
         "../scripts/plot_cluster_map.py"
+
+
+# With a consensus of several seeds: the confidence of every cluster's tiles.
+rule plot_cluster_confidence:
+    input:
+        table=CLUSTER_TABLE,
+    output:
+        png=figure_report("cluster_confidence", "png", "cluster confidence", "Clusters"),
+        pdf=figure_report("cluster_confidence", "pdf", "cluster confidence", "Clusters"),
+    log:
+        f"{CITY_LOGS}/figures/plot_cluster_confidence.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        final_k=FINAL_K,
+        palette=PALETTE,
+        dpi=FIGURE_DPI,
+        low_confidence=LOW_CONFIDENCE,
+    script:
+        "../scripts/plot_cluster_confidence.py"
 
 
 rule plot_example_tiles:
@@ -277,6 +304,7 @@ rule plot_web_map:
         thumbnail_px=config["figures"]["map_thumbnail_px"],
         max_thumbnails=config["figures"]["map_max_thumbnails"],
         basemap=config["figures"]["basemap"],
+        low_confidence=LOW_CONFIDENCE,
     script:
         "../scripts/plot_web_map.py"
 

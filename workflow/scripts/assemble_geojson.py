@@ -9,6 +9,7 @@ with user_errors_exit(log), timed(log, "assembly"):
         snakemake.input.index,
         snakemake.input.labels,
         list(snakemake.input.covariates),
+        confidence_path=snakemake.input.confidence or None,  # [] without a consensus
         crs=snakemake.params.crs,
         final_k=snakemake.params.final_k,
         names=dict(snakemake.params.names),

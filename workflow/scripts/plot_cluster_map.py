@@ -11,4 +11,5 @@ with user_errors_exit(log), timed(log, "cluster_map"):
         snakemake.params.final_k,
         snakemake.params.palette,
         snakemake.params.dpi,
+        snakemake.params.low_confidence,
     )

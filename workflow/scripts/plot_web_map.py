@@ -15,4 +15,5 @@ with user_errors_exit(log), timed(log, "web_map"):
         snakemake.params.thumbnail_px,
         snakemake.params.max_thumbnails,
         snakemake.params.basemap,
+        snakemake.params.low_confidence,
     )

@@ -1,4 +1,4 @@
-"""Snakemake adapter: one city's labels and embedding rows of the reference seed's model."""
+"""Snakemake adapter: one city's labels (consensus or reference seed) and embedding rows."""
 
 from satcluster.pooling import split_city
 from satcluster.runlog import setup_logging, timed, user_errors_exit

@@ -8,11 +8,18 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from satcluster.errors import InputError
+from satcluster.figures.cluster_confidence import (
+    CONFIDENCE_COLUMN,
+    LOW_CONFIDENCE,
+    faded_caption,
+    low_confidence_tiles,
+)
 from satcluster.figures.common import (
     available_columns,
     check_labels,
@@ -26,7 +33,9 @@ from satcluster.figures.common import (
 )
 from satcluster.figures.palette import cluster_colors
 
-__all__ = ["draw_cluster_map", "nice_length", "plot_cluster_map"]
+__all__ = ["FADED_ALPHA", "draw_cluster_map", "nice_length", "plot_cluster_map"]
+
+FADED_ALPHA = 0.35  # opacity of low-confidence tiles: their colour stays recognisable
 
 
 def nice_length(extent: float) -> float:
@@ -36,10 +45,34 @@ def nice_length(extent: float) -> float:
     return float(max(m for m in (1, 2, 5) if m * power <= target) * power)
 
 
+def _tile_colors(
+    labels: np.ndarray,
+    colors: Sequence[str],
+    confidence: np.ndarray | None,
+    low_confidence: float,
+) -> list:
+    """Fill colour of every tile: its cluster's, faded (RGBA) below ``low_confidence``."""
+    facecolors = np.asarray(colors, dtype=object)[labels]
+    if confidence is None:
+        return list(facecolors)  # as before there was a confidence: the same PNG bytes
+    rgba = to_rgba_array(list(facecolors))
+    rgba[low_confidence_tiles(confidence, low_confidence), 3] = FADED_ALPHA
+    return list(rgba)
+
+
 def plot_cluster_map(
-    geometry: gpd.GeoSeries, labels: np.ndarray, names: Sequence[str], colors: Sequence[str]
+    geometry: gpd.GeoSeries,
+    labels: np.ndarray,
+    names: Sequence[str],
+    colors: Sequence[str],
+    confidence: np.ndarray | None = None,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> Figure:
-    """Tiles filled with their cluster's colour; legend '<id> · <name> (<share>)'."""
+    """Tiles filled with their cluster's colour; legend '<id> · <name> (<share>)'.
+
+    ``confidence``: share of seeds (0..1) agreeing with each tile's cluster, or None;
+    tiles below ``low_confidence`` are drawn faded and a caption says so.
+    """
     n_clusters = len(names)
     shares = cluster_shares(labels, n_clusters)
     minx, miny, maxx, maxy = geometry.total_bounds
@@ -47,8 +80,8 @@ def plot_cluster_map(
     with style():
         fig = new_figure(7.5, min(max(5.0 * aspect, 2.5), 9.0) + 0.6)
         ax = fig.add_subplot()
-        facecolors = np.asarray(colors, dtype=object)[labels]
-        tiles = PolyCollection(tile_polygons(geometry), facecolors=list(facecolors), linewidths=0)
+        facecolors = _tile_colors(labels, colors, confidence, low_confidence)
+        tiles = PolyCollection(tile_polygons(geometry), facecolors=facecolors, linewidths=0)
         tiles.set_rasterized(True)  # vector tiles would make a huge PDF for a real city
         ax.add_collection(tiles)
         ax.set_xlim(minx, maxx)
@@ -69,14 +102,28 @@ def plot_cluster_map(
         ]
         fig.legend(handles=handles, loc="outside right center", title="cluster (share)")
         ax.set_title(f"Tiles by cluster (k = {n_clusters}, {len(labels):,} tiles)")
+        if confidence is not None:
+            low = low_confidence_tiles(confidence, low_confidence)
+            share = low.mean() if len(low) else 0.0
+            ax.set_xlabel(f"{faded_caption(low_confidence)} ({share:.0%} of tiles)")
     return fig
 
 
 def draw_cluster_map(
-    table_path: str | Path, outputs: Sequence[str | Path], n_clusters: int, palette: str, dpi: int
+    table_path: str | Path,
+    outputs: Sequence[str | Path],
+    n_clusters: int,
+    palette: str,
+    dpi: int,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> None:
-    """Read the cluster GeoParquet, draw the map and save it to ``outputs``."""
-    columns = available_columns(table_path, ["cluster", "geometry"], ["cluster_name"])
+    """Read the cluster GeoParquet, draw the map and save it to ``outputs``.
+
+    Tiles whose ``cluster_confidence`` (when the table has it) is below ``low_confidence``
+    are faded.
+    """
+    optional = ["cluster_name", CONFIDENCE_COLUMN]
+    columns = available_columns(table_path, ["cluster", "geometry"], optional)
     table = gpd.read_parquet(table_path, columns=columns)
     if table.empty:
         raise InputError(f"{table_path} has no tiles; check the tiling stage's log.")
@@ -86,5 +133,7 @@ def draw_cluster_map(
         labels,
         cluster_names(table, n_clusters),
         cluster_colors(n_clusters, palette),
+        table[CONFIDENCE_COLUMN].to_numpy(float) if CONFIDENCE_COLUMN in table else None,
+        low_confidence,
     )
     save_figure(fig, outputs, dpi)

@@ -33,6 +33,11 @@ from jinja2 import Template
 
 from satcluster.columns import label_column
 from satcluster.errors import InputError
+from satcluster.figures.cluster_confidence import (
+    CONFIDENCE_COLUMN,
+    LOW_CONFIDENCE,
+    faded_caption,
+)
 from satcluster.figures.common import (
     COVARIATES,
     available_columns,
@@ -52,6 +57,8 @@ from satcluster.io import atomic_path
 __all__ = ["build_web_map", "leaflet_assets", "map_assets", "read_map_table", "write_web_map"]
 
 log = logging.getLogger(__name__)
+
+FADED_OPACITY = 0.25  # fill opacity of low-confidence tiles (others: 0.75, in web_map.js)
 
 
 # --- JavaScript and CSS, inlined -------------------------------------------------------
@@ -153,6 +160,15 @@ def _deterministic_ids(element: Element, counter: list[int] | None = None) -> No
         _deterministic_ids(child, counter)
 
 
+def confidence_meta(low_confidence: float) -> dict:
+    """What web_map.js reads from ``satclusterMeta`` to fade tiles: threshold, opacity, caption."""
+    return {
+        "lowConfidence": low_confidence,
+        "fadedOpacity": FADED_OPACITY,
+        "fadedCaption": faded_caption(low_confidence),
+    }
+
+
 def layer_name(k: int, final_k: int) -> str:
     return f"k = {k}" + (" (final)" if k == final_k else "")
 
@@ -165,8 +181,13 @@ def build_web_map(
     palette: str,
     thumbnail_px: int,
     basemap: bool,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> folium.Map:
-    """The folium map: data and Leaflet inlined, one base layer per k, a legend, no CDN."""
+    """The folium map: data and Leaflet inlined, one base layer per k, a legend, no CDN.
+
+    With a ``cluster_confidence`` column, the final k's tiles below ``low_confidence`` are
+    faded and popups show each tile's confidence.
+    """
     ks = sorted(ks)
     final_index = ks.index(final_k)
     covariates = [c for c in COVARIATES if c in tiles]
@@ -185,6 +206,8 @@ def build_web_map(
     }
     script, css = leaflet_assets()
     map_script, map_css = map_assets()
+    if CONFIDENCE_COLUMN in tiles:  # web_map.js fades and explains when meta says how
+        meta.update(confidence_meta(low_confidence))
     west, south, east, north = tiles.geometry.to_crs("EPSG:4326").total_bounds
     web_map = OfflineMap(
         location=[(south + north) / 2, (west + east) / 2],
@@ -220,7 +243,7 @@ def build_web_map(
 def read_map_table(path: str | Path, ks: Sequence[int]) -> gpd.GeoDataFrame:
     """The cluster GeoParquet's columns the map shows (label columns of every k required)."""
     required = ["tile_id", "cluster", "geometry", *(label_column(k) for k in ks)]
-    optional = ["scene", "row", "col", "cluster_name", *COVARIATES]
+    optional = ["scene", "row", "col", "cluster_name", CONFIDENCE_COLUMN, *COVARIATES]
     return gpd.read_parquet(path, columns=available_columns(path, required, optional))
 
 
@@ -234,6 +257,7 @@ def write_web_map(
     thumbnail_px: int,
     max_thumbnails: int,
     basemap: bool,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> None:
     """Read the cluster table and tile array, build the map and write it atomically."""
     table = read_map_table(table_path, ks)
@@ -242,7 +266,14 @@ def write_web_map(
     ids = thumbnail_ids(tile_ids, max_thumbnails)
     log.info("%d tiles, thumbnails for %d of them", len(tile_ids), len(ids))
     web_map = build_web_map(
-        table, thumbnails(tiles, ids, thumbnail_px), ks, final_k, palette, thumbnail_px, basemap
+        table,
+        thumbnails(tiles, ids, thumbnail_px),
+        ks,
+        final_k,
+        palette,
+        thumbnail_px,
+        basemap,
+        low_confidence,
     )
     html = web_map.get_root().render()
     with atomic_path(output) as tmp:

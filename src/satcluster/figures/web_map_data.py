@@ -18,6 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from satcluster.columns import label_column
+from satcluster.figures.cluster_confidence import CONFIDENCE_COLUMN
 from satcluster.figures.common import tile_polygons
 
 __all__ = [
@@ -32,6 +33,7 @@ THUMBNAIL_QUALITY = 85
 SAMPLE_SEED = 0
 COORDINATE_DECIMALS = 6  # ~0.1 m in EPSG:4326
 VALUE_DECIMALS = 3
+CONFIDENCE_DECIMALS = 3  # 0.667 for 2 of 3 seeds: the popup shows whole percents
 
 
 def thumbnail_data_uri(tile: np.ndarray, size_px: int) -> str:
@@ -70,7 +72,8 @@ def tile_features(tiles: gpd.GeoDataFrame, ks: Sequence[int], covariates: Sequen
     """GeoJSON FeatureCollection in EPSG:4326 with compact properties.
 
     Properties: ``t`` tile_id, ``s`` scene, ``r``/``c`` row/col, ``k`` labels in the
-    order of ``ks``, ``v`` covariate values in the order of ``covariates`` (null: no value).
+    order of ``ks``, ``v`` covariate values in the order of ``covariates`` (null: no value),
+    and, only when ``tiles`` has ``cluster_confidence``, ``q`` its value (0..1, null: none).
     """
     geographic = tiles.geometry.to_crs("EPSG:4326") if tiles.crs is not None else tiles.geometry
     polygons = tile_polygons(geographic, decimals=COORDINATE_DECIMALS)
@@ -93,6 +96,10 @@ def tile_features(tiles: gpd.GeoDataFrame, ks: Sequence[int], covariates: Sequen
             tiles["tile_id"].tolist(), polygons, scenes, rows, cols, labels, values, strict=True
         )
     ]
+    if CONFIDENCE_COLUMN in tiles:
+        confidence = _rounded(tiles[CONFIDENCE_COLUMN], CONFIDENCE_DECIMALS)
+        for feature, q in zip(features, confidence, strict=True):
+            feature["properties"]["q"] = q
     return {"type": "FeatureCollection", "features": features}
 
 

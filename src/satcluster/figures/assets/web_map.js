@@ -1,7 +1,15 @@
+function satclusterIsLow(q) {
+  // q: the tile's consensus confidence (only with several seeds); null: unknown, not low
+  var meta = satclusterMeta;
+  return meta.lowConfidence !== undefined && q !== null && q !== undefined &&
+    q < meta.lowConfidence;
+}
 function satclusterStyle(kIndex) {
-  var colors = satclusterMeta.colors[kIndex];
+  var meta = satclusterMeta, colors = meta.colors[kIndex];
   return function (feature) {
-    return {fillColor: colors[feature.properties.k[kIndex]], fillOpacity: 0.75, stroke: false};
+    var faded = kIndex === meta.finalIndex && satclusterIsLow(feature.properties.q);
+    return {fillColor: colors[feature.properties.k[kIndex]],
+      fillOpacity: faded ? meta.fadedOpacity : 0.75, stroke: false};
   };
 }
 function satclusterFormat(value) {
@@ -20,6 +28,11 @@ function satclusterPopup(feature) {
   var finalLabel = p.k[meta.finalIndex];
   html += "<br>cluster <b>" + satclusterEscape(meta.names[finalLabel]) + "</b> (k = " +
     meta.ks[meta.finalIndex] + ")<br>";
+  if (meta.lowConfidence !== undefined) {
+    html += "confidence: " + (satclusterIsLow(p.q) ? "<b>low</b>, " : "") +
+      (p.q === null || p.q === undefined ? "N.A." : Math.round(100 * p.q) + "% of seeds agree") +
+      "<br>";
+  }
   html += meta.ks.map(function (k, i) { return "k" + k + ": " + p.k[i]; }).join(", ");
   var thumb = satclusterThumbs[p.t];
   if (thumb) {
@@ -60,6 +73,11 @@ function satclusterLegend(map, initialIndex) {
       html += "<div class='satcluster-entry'><span class='satcluster-swatch' style='background:" +
         meta.colors[kIndex][i] + "'></span>" + satclusterEscape(name) + " (" +
         (100 * meta.shares[kIndex][i]).toFixed(1) + "%)</div>";
+    }
+    if (kIndex === meta.finalIndex && meta.lowConfidence !== undefined) {
+      html += "<div class='satcluster-entry'><span class='satcluster-swatch' style='background:" +
+        "#777;opacity:" + meta.fadedOpacity + "'></span>" + satclusterEscape(meta.fadedCaption) +
+        "</div>";
     }
     this._div.innerHTML = html;
   };

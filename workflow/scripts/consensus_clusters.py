@@ -1,0 +1,20 @@
+"""Snakemake adapter: the seeds' consensus labels and tile confidence for every k."""
+
+import faiss
+
+from satcluster.consensus import consensus_clusters
+from satcluster.runlog import setup_logging, timed, user_errors_exit
+
+log = setup_logging(snakemake.log[0])
+faiss.omp_set_num_threads(snakemake.threads)
+with user_errors_exit(log), timed(log, "consensus stage"):
+    table = consensus_clusters(
+        list(snakemake.input.embeddings),
+        list(snakemake.input.labels),
+        labels_path=snakemake.output.labels,
+        confidence_path=snakemake.output.confidence,
+        ks=list(snakemake.params.ks),
+        seed=snakemake.params.seed,
+        n_init=snakemake.params.n_init,
+    )
+    log.info("consensus of %d seeds for %d tiles", len(snakemake.input.labels), len(table))
