@@ -11,7 +11,7 @@ SNAKEMAKE := $(BIN)/snakemake
 PY_PATHS := src workflow tests benchmarks tools
 FAST_MARKERS := not slow and not slurm and not browser
 
-.PHONY: install run study test test-fast lint format deps wheel figures report benchmarks clean
+.PHONY: install run study test test-fast lint format deps wheel figures report benchmarks scale-benchmark clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/tiling.py
 	$(BIN)/python benchmarks/covariates.py
 	$(BIN)/python benchmarks/deepcluster.py
+
+# Time and peak memory of every stage on demo cities of 10^4, 3 x 10^4 and 10^5 tiles
+# (about 25 minutes on 2 cores; see BENCHMARKS.md).
+scale-benchmark: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf results logs .snakemake

@@ -7,13 +7,14 @@ and checks of every stage's output contract (ARCHITECTURE.md) on it.
 from __future__ import annotations
 
 import csv
+import re
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import merge
+from conftest import REPO, merge, rule_stages
 from web_map_checks import check_map
 
 from satcluster.config import validate_config
@@ -137,6 +138,32 @@ def test_figures_and_map(run, config, n_tiles):
         covariates=[label for c, (_, label) in COVARIATES.items() if c in columns],
         n_thumbnails=min(n_tiles, settings["figures"]["map_max_thumbnails"]),
     )
+
+
+def test_every_job_recorded_its_cost_beside_its_log(run):
+    """Snakemake's benchmark: one results/benchmarks/<log path>.tsv per job, naming its rule."""
+    logs = sorted(p for p in (run.path / "logs").rglob("*.log"))
+    assert logs
+    for log in logs:
+        relative = log.relative_to(run.path / "logs").with_suffix(".tsv")
+        table = pd.read_csv(run.path / "results" / "benchmarks" / relative, sep="\t")
+        assert len(table) == 1 and table["s"].iloc[0] >= 0, relative
+        assert {"max_rss", "rule_name", "wildcards", "threads"} <= set(table.columns)
+    rules = set(rule_stages(run.path / "workflow"))
+    recorded = {
+        pd.read_csv(path, sep="\t")["rule_name"].iloc[0]
+        for path in (run.path / "results" / "benchmarks").rglob("*.tsv")
+    }
+    assert recorded <= rules and len(recorded) >= 20
+
+
+def test_every_rule_that_logs_records_its_cost():
+    """In the rule files: every rule with a log: has a benchmark: beside it."""
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=\s*rule \w+:)", smk.read_text(), flags=re.MULTILINE):
+            name = re.match(r"\s*rule (\w+):", block)
+            if name and re.search(r"^\s+log:", block, re.MULTILINE):
+                assert re.search(r"^\s+benchmark:", block, re.MULTILINE), name.group(1)
 
 
 def test_every_job_wrote_its_log(run):

@@ -18,6 +18,8 @@ rule assemble_geojson:
         names=f"{CITY_DIR}/clusters/suggested_names.yaml",
     log:
         f"{CITY_LOGS}/assemble/assemble_geojson.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/assemble/assemble_geojson.tsv"
     conda:
         CONDA_ENV
     resources:

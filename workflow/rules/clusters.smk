@@ -14,6 +14,8 @@ rule cluster_tiles:
         centroids=f"{MODEL_DIR}/clusters/centroids.npz",
     log:
         f"{MODEL_LOGS}/clusters/cluster_tiles.log",
+    benchmark:
+        f"{MODEL_BENCHMARKS}/clusters/cluster_tiles.tsv"
     conda:
         CONDA_ENV
     threads: 4
@@ -40,6 +42,8 @@ if IS_STUDY:
             labels=f"{MODEL_DIR}/clusters/city_labels.parquet",
         log:
             f"{MODEL_LOGS}/clusters/label_cities.log",
+        benchmark:
+            f"{MODEL_BENCHMARKS}/clusters/label_cities.tsv"
         conda:
             CONDA_ENV
         resources:
@@ -69,6 +73,8 @@ if IS_STUDY:
                 confidence=f"{CONSENSUS_DIR}/confidence.parquet",
             log:
                 f"{CONSENSUS_LOGS}/consensus_clusters.log",
+            benchmark:
+                f"{CONSENSUS_BENCHMARKS}/consensus_clusters.tsv"
             conda:
                 CONDA_ENV
             threads: 2
@@ -91,6 +97,8 @@ if IS_STUDY:
                 confidence=f"{CITY_DIR}/clusters/confidence.parquet",
             log:
                 f"{CITY_LOGS}/clusters/split_city_confidence.log",
+            benchmark:
+                f"{CITY_BENCHMARKS}/clusters/split_city_confidence.tsv"
             conda:
                 CONDA_ENV
             resources:
@@ -115,6 +123,8 @@ if IS_STUDY:
             embedding=f"{CITY_DIR}/clusters/embedding.npy",
         log:
             f"{CITY_LOGS}/clusters/split_city.log",
+        benchmark:
+            f"{CITY_BENCHMARKS}/clusters/split_city.tsv"
         conda:
             CONDA_ENV
         resources:
@@ -153,6 +163,8 @@ rule evaluate_phenotypes:
         ),
     log:
         f"{CITY_LOGS}/clusters/evaluate_phenotypes.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/clusters/evaluate_phenotypes.tsv"
     conda:
         CONDA_ENV
     threads: 2

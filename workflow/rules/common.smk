@@ -36,6 +36,9 @@ CONDA_ENV = "../envs/satcluster.yaml"
 DEMO_DIR = "resources/demo"
 RESULTS = "results"
 LOGS = "logs"
+# Every job's cost (Snakemake's benchmark: wall seconds, max RSS, ...), at the log's path
+# under results/benchmarks/ instead of logs/ (benchmarks/scale.py reads them).
+BENCHMARKS = f"{RESULTS}/benchmarks"
 KS = config["clusters"]["ks"]
 FINAL_K = config["clusters"]["final_k"]
 CHUNKS = list(range(config["covariates"]["chunks"]))
@@ -68,11 +71,22 @@ if IS_STUDY:
     POOLED_DIR = f"{RESULTS}/pooled/{{scale}}px"
     CONSENSUS_DIR = f"{POOLED_DIR}/consensus"  # every seed of one scale combined
     CONSENSUS_LOGS = f"{LOGS}/pooled/{{scale}}px/consensus"
+    CONSENSUS_BENCHMARKS = f"{BENCHMARKS}/pooled/{{scale}}px/consensus"
     DEMO_CITY_DIR = f"{DEMO_DIR}/{{city}}"
 else:
     CITY_DIR = CITY_ROOT = MODEL_DIR = RESULTS
     CITY_LOGS = CITY_ROOT_LOGS = MODEL_LOGS = LOGS
     DEMO_CITY_DIR = DEMO_DIR
+
+
+def benchmarks_of(logs: str) -> str:
+    """The folder of the benchmark files of the jobs logging under ``logs``."""
+    return BENCHMARKS + logs.removeprefix(LOGS)
+
+
+CITY_BENCHMARKS = benchmarks_of(CITY_LOGS)
+CITY_ROOT_BENCHMARKS = benchmarks_of(CITY_ROOT_LOGS)
+MODEL_BENCHMARKS = benchmarks_of(MODEL_LOGS)
 
 
 wildcard_constraints:

@@ -38,6 +38,8 @@ if IS_STUDY:
             ),
         log:
             f"{LOGS}/comparison/compare_clusterings.log",
+        benchmark:
+            f"{BENCHMARKS}/comparison/compare_clusterings.tsv"
         conda:
             CONDA_ENV
         resources:
@@ -69,6 +71,8 @@ if IS_STUDY:
             ),
         log:
             f"{LOGS}/comparison/plot_city_shares_{{scale}}px.log",
+        benchmark:
+            f"{BENCHMARKS}/comparison/plot_city_shares_{{scale}}px.tsv"
         conda:
             CONDA_ENV
         resources:
@@ -94,6 +98,8 @@ if IS_STUDY:
             ),
         log:
             f"{LOGS}/comparison/plot_seed_agreement.log",
+        benchmark:
+            f"{BENCHMARKS}/comparison/plot_seed_agreement.tsv"
         conda:
             CONDA_ENV
         resources:
@@ -125,6 +131,8 @@ if IS_STUDY:
             ),
         log:
             f"{LOGS}/comparison/plot_scale_sankey_{{city}}.log",
+        benchmark:
+            f"{BENCHMARKS}/comparison/plot_scale_sankey_{{city}}.tsv"
         conda:
             CONDA_ENV
         resources:

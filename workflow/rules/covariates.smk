@@ -10,6 +10,8 @@ rule building_covariates:
         table=temp(f"{CITY_DIR}/covariates/chunks/buildings_{{chunk}}.parquet"),
     log:
         f"{CITY_LOGS}/covariates/buildings_{{chunk}}.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/covariates/buildings_{{chunk}}.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -30,6 +32,8 @@ rule road_lines:
         lines=f"{CITY_ROOT}/covariates/road_lines.parquet",
     log:
         f"{CITY_ROOT_LOGS}/covariates/road_lines.log",
+    benchmark:
+        f"{CITY_ROOT_BENCHMARKS}/covariates/road_lines.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -49,6 +53,8 @@ rule road_covariates:
         table=temp(f"{CITY_DIR}/covariates/chunks/roads_{{chunk}}.parquet"),
     log:
         f"{CITY_LOGS}/covariates/roads_{{chunk}}.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/covariates/roads_{{chunk}}.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -70,6 +76,8 @@ rule population_covariates:
         table=temp(f"{CITY_DIR}/covariates/chunks/population_{{chunk}}.parquet"),
     log:
         f"{CITY_LOGS}/covariates/population_{{chunk}}.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/covariates/population_{{chunk}}.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -89,6 +97,8 @@ rule ndvi_covariates:
         table=temp(f"{CITY_DIR}/covariates/chunks/ndvi_{{chunk}}.parquet"),
     log:
         f"{CITY_LOGS}/covariates/ndvi_{{chunk}}.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/covariates/ndvi_{{chunk}}.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -108,6 +118,8 @@ rule gather_covariates:
         table=f"{CITY_DIR}/covariates/{{source}}.parquet",
     log:
         f"{CITY_LOGS}/covariates/gather_{{source}}.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/covariates/gather_{{source}}.tsv"
     wildcard_constraints:
         source="|".join(COVARIATE_SOURCES),
     conda:

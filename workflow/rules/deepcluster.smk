@@ -22,6 +22,8 @@ rule train_deepcluster:
         features=f"{MODEL_DIR}/deepcluster/features.npy",
     log:
         f"{MODEL_LOGS}/deepcluster/train_deepcluster.log",
+    benchmark:
+        f"{MODEL_BENCHMARKS}/deepcluster/train_deepcluster.tsv"
     conda:
         CONDA_ENV
     threads: 16

@@ -15,6 +15,8 @@ rule demo_city:
         truth=str(DEMO_OUTPUTS.truth),
     log:
         f"{CITY_ROOT_LOGS}/demo/demo_city.log",
+    benchmark:
+        f"{CITY_ROOT_BENCHMARKS}/demo/demo_city.tsv"
     conda:
         CONDA_ENV
     resources:

@@ -25,6 +25,8 @@ rule plot_cluster_map:
         pdf=figure_report("cluster_map", "pdf", "cluster map", "Clusters"),
     log:
         f"{CITY_LOGS}/figures/plot_cluster_map.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_cluster_map.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -48,6 +50,8 @@ rule plot_cluster_confidence:
         pdf=figure_report("cluster_confidence", "pdf", "cluster confidence", "Clusters"),
     log:
         f"{CITY_LOGS}/figures/plot_cluster_confidence.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_cluster_confidence.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -71,6 +75,8 @@ rule plot_example_tiles:
         pdf=figure_report("example_tiles", "pdf", "example tiles", "Clusters"),
     log:
         f"{CITY_LOGS}/figures/plot_example_tiles.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_example_tiles.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -93,6 +99,8 @@ rule plot_cluster_shares:
         pdf=figure_report("cluster_shares", "pdf", "cluster shares", "Clusters"),
     log:
         f"{CITY_LOGS}/figures/plot_cluster_shares.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_cluster_shares.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -118,6 +126,8 @@ rule plot_cluster_sankey:
         ),
     log:
         f"{CITY_LOGS}/figures/plot_cluster_sankey.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_cluster_sankey.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -140,6 +150,8 @@ rule plot_covariate_radar:
         pdf=figure_report("covariate_radar", "pdf", "radar charts", "Covariates"),
     log:
         f"{CITY_LOGS}/figures/plot_covariate_radar.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_covariate_radar.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -165,6 +177,8 @@ rule plot_covariate_distributions:
         ),
     log:
         f"{CITY_LOGS}/figures/plot_covariate_distributions.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_covariate_distributions.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -187,6 +201,8 @@ rule plot_embedding_pca:
         pdf=figure_report("embedding_pca", "pdf", "PC1/PC2 scatter", "Embedding"),
     log:
         f"{CITY_LOGS}/figures/plot_embedding_pca.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_embedding_pca.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -213,6 +229,8 @@ rule plot_centroid_distances:
         ),
     log:
         f"{CITY_LOGS}/figures/plot_centroid_distances.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_centroid_distances.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -234,6 +252,8 @@ rule plot_training_curves:
         pdf=figure_report("training_curves", "pdf", "DeepCluster training", "Training"),
     log:
         f"{CITY_LOGS}/figures/plot_training_curves.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_training_curves.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -264,6 +284,8 @@ rule plot_phenotype_contingency:
         ),
     log:
         f"{CITY_LOGS}/figures/plot_phenotype_contingency.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_phenotype_contingency.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -292,6 +314,8 @@ rule plot_web_map:
         ),
     log:
         f"{CITY_LOGS}/figures/plot_web_map.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/figures/plot_web_map.tsv"
     conda:
         CONDA_ENV
     resources:

@@ -12,6 +12,8 @@ rule tile_scene:
         index=f"{CITY_DIR}/tiles/scenes/{{scene}}.parquet",
     log:
         f"{CITY_LOGS}/tiles/tile_scene_{{scene}}.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/tiles/tile_scene_{{scene}}.tsv"
     wildcard_constraints:
         scene="|".join(re.escape(name) for name in SCENE_NAMES),
     conda:
@@ -44,6 +46,8 @@ rule gather_tiles:
         index=f"{CITY_DIR}/tiles/index.parquet",
     log:
         f"{CITY_LOGS}/tiles/gather_tiles.log",
+    benchmark:
+        f"{CITY_BENCHMARKS}/tiles/gather_tiles.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -66,6 +70,8 @@ if IS_STUDY:
             index=f"{POOLED_DIR}/index.parquet",
         log:
             f"{LOGS}/pooled/{{scale}}px/pool_tiles.log",
+        benchmark:
+            f"{BENCHMARKS}/pooled/{{scale}}px/pool_tiles.tsv"
         conda:
             CONDA_ENV
         resources:
