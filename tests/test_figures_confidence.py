@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 from conftest import wait_for
 from test_figures import FINAL_K, NAMES, SIDE, assert_not_blank, make_cluster_table, outputs
+from web_map_checks import read_map
 
 from satcluster.errors import InputError
 from satcluster.figures import cluster_confidence, cluster_map
 from satcluster.figures.common import save_figure
 from satcluster.figures.palette import cluster_colors
-from satcluster.figures.web_map import FADED_OPACITY, build_web_map
-from satcluster.figures.web_map_data import tile_features
+from satcluster.figures.web_map import FADED_OPACITY, WebMap, build_web_map, save_web_map
+from satcluster.figures.web_map_data import popup_chunks
 
 KS = [2, 4, 6]
 THRESHOLD = 0.75
@@ -97,30 +98,22 @@ def test_map_without_the_column_is_unchanged(tables, tmp_path):
 
 
 # --- web map -------------------------------------------------------------------------------
-def render(table: gpd.GeoDataFrame, low_confidence: float = THRESHOLD) -> str:
-    return (
-        build_web_map(table, {}, KS, FINAL_K, "tab10", 32, False, low_confidence)
-        .get_root()
-        .render()
-    )
+def render(table: gpd.GeoDataFrame, low_confidence: float = THRESHOLD) -> WebMap:
+    return build_web_map(table, [], KS, FINAL_K, "tab10", 32, False, low_confidence)
 
 
 def test_web_map_tiles_carry_their_confidence(tables):
     table = gpd.read_parquet(tables[1])
-    features = tile_features(table, KS, [])["features"]
+    records = popup_chunks(table, [], np.array([], dtype=np.int64))[0]
     expected = [None if c != c else round(c, 3) for c in table[COLUMN]]
-    assert [f["properties"]["q"] for f in features] == expected
-    assert features[0]["properties"] == {
-        "t": SIDE * SIDE - 1,
-        "s": "scene_0",
-        "r": 0,
-        "c": 0,
-        "k": [0, 0, 0],
-        "v": [],
-        "q": 1,
-    }
-    plain = tile_features(gpd.read_parquet(tables[0]), KS, [])["features"]
-    assert all("q" not in f["properties"] for f in plain)
+    assert records["q"] == expected
+    first = {key: values[0] for key, values in records.items()}
+    assert first == {"t": SIDE * SIDE - 1, "s": "scene_0", "r": 0, "c": 0, "v": [], "h": 0, "q": 1}
+    low = read_map(render(table).page).low  # what the page fades: the library's rule
+    assert low.tolist() == expected_low(table[COLUMN].to_numpy()).astype(int).tolist()
+    plain = gpd.read_parquet(tables[0])
+    assert "q" not in popup_chunks(plain, [], np.array([], dtype=np.int64))[0]
+    assert read_map(render(plain).page).low is None
 
 
 def _meta(html: str) -> dict:
@@ -131,9 +124,8 @@ def test_web_map_without_the_column_is_the_same_file(tables):
     confident = gpd.read_parquet(tables[1])
     plain = render(confident.drop(columns=COLUMN))
     assert plain == render(gpd.read_parquet(tables[0]), 0.1)  # the threshold plays no part
-    assert "lowConfidence" not in _meta(plain)  # web_map.js then fades nothing
-    html = render(confident)
-    meta = _meta(html)
+    assert "lowConfidence" not in _meta(plain.page)  # web_map.js then fades nothing
+    meta = _meta(render(confident).page)
     assert meta["lowConfidence"] == THRESHOLD and meta["fadedOpacity"] == FADED_OPACITY
     assert meta["fadedCaption"] == "faded: fewer than 75% of seeds agree"
 
@@ -142,19 +134,22 @@ def test_web_map_without_the_column_is_the_same_file(tables):
 def test_web_map_fades_low_confidence_tiles_and_says_so_in_chromium(browser, tables, tmp_path):
     table = gpd.read_parquet(tables[1])
     page = tmp_path / "map.html"
-    page.write_text(render(table), encoding="utf-8")
+    save_web_map(render(table), page)
     browser.get(page.as_uri())
     legend = wait_for(browser, "return document.querySelector('.satcluster-legend');")
-    assert browser.get_log("browser") == [] or all(
-        e["level"] != "SEVERE" for e in browser.get_log("browser")
+    wait_for(browser, "return window.satclusterPainted !== undefined;")
+    # every tile's fill opacity at two k, and its popup (its chunk read from map_files/)
+    result = browser.execute_async_script(
+        "var done = arguments[arguments.length - 1], meta = satclusterMeta;"
+        "var n = satclusterTiles.n, popups = new Array(n), left = n;"
+        "function opacities(k) { var out = [];"
+        "  for (var i = 0; i < n; i++) { out.push(satclusterOpacity(k, i)); } return out; }"
+        "for (var i = 0; i < n; i++) { (function (i) { satclusterRecord(i, function (record) {"
+        "  popups[i] = satclusterPopup(record);"
+        "  if (--left === 0) { done({final: opacities(meta.finalIndex), other: opacities(0),"
+        "    popups: popups}); } }); })(i); }"
     )
-    result = browser.execute_script(
-        "var meta = satclusterMeta, features = satclusterData.features;"
-        "function opacities(i) { var style = satclusterStyle(i);"
-        "  return features.map(function (f) { return style(f).fillOpacity; }); }"
-        "return {final: opacities(meta.finalIndex), other: opacities(0),"
-        "  popups: features.map(satclusterPopup)};"
-    )
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     low = expected_low(table[COLUMN].to_numpy())
     assert result["final"] == np.where(low, FADED_OPACITY, 0.75).tolist()
     assert result["other"] == [0.75] * len(table)  # confidence is of the final k only
@@ -164,6 +159,14 @@ def test_web_map_fades_low_confidence_tiles_and_says_so_in_chromium(browser, tab
         else:
             text = f"{'<b>low</b>, ' if is_low else ''}{round(100 * value)}% of seeds agree"
             assert f"(k = 4)<br>confidence: {text}<br>" in popup, popup
+    # the canvas draws the faded tiles at that opacity: the alpha of the final k's pixels
+    alphas = browser.execute_script(
+        "var canvas = document.querySelector('.leaflet-overlay-pane canvas');"
+        "var data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;"
+        "var seen = {}; for (var i = 3; i < data.length; i += 4) { seen[data[i]] = 1; }"
+        "return Object.keys(seen).map(Number).sort(function (a, b) { return a - b; });"
+    )
+    assert alphas == [0, round(255 * FADED_OPACITY), round(255 * 0.75)]
     assert "faded: fewer than 75% of seeds agree" in legend.text
     # another k: its legend has no faded entry (its tiles are not faded)
     browser.execute_script("document.querySelector('.leaflet-control-layers-base input').click();")

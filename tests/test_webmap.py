@@ -1,10 +1,13 @@
-"""The interactive map: offline single file, a layer per k, popups with covariates and a
-thumbnail; and, in a real headless Chromium, a page without console errors showing the tiles."""
+"""The interactive map: an offline page with a layer per k drawn from compact arrays, and
+a folder beside it with the popups' data and thumbnails, written together or not at all;
+in a real headless Chromium, a page without console errors showing the tiles, whose
+popups read the folder from file://."""
 
 from __future__ import annotations
 
-import base64
 import io
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -15,28 +18,39 @@ import pytest
 import shapely
 from conftest import wait_for
 from PIL import Image
-from web_map_checks import check_map, external_resources
+from web_map_checks import check_map, external_resources, read_map
 
 from satcluster.errors import InputError
+from satcluster.figures import web_map_data
 from satcluster.figures.common import COVARIATES
 from satcluster.figures.palette import cluster_colors
 from satcluster.figures.web_map import build_web_map, leaflet_assets, write_web_map
-from satcluster.figures.web_map_data import thumbnail_data_uri, thumbnail_ids, tile_features
+from satcluster.figures.web_map_data import (
+    MAX_ERROR_PX,
+    MAX_ZOOM,
+    interpolate,
+    mercator,
+    thumbnail_ids,
+    thumbnail_jpeg,
+    tile_grid,
+)
+from satcluster.io import OutputWriteError
 
 KS = [2, 4]
 FINAL_K = 4
 SIDE = 8
 NAMES = ["dense buildings", "roads", "water", "vegetation"]
+COVARIATE_COLUMNS = ["building_count", "building_orientation_deg", "ndvi_mean"]
+X0, Y0 = 810_000.0, 620_000.0  # near Accra, EPSG:32630
 
 
-def make_table(path: Path) -> gpd.GeoDataFrame:
-    """8 x 8 tiles of 32 m near Accra (EPSG:32630), quadrants = the 4 clusters."""
-    rows, cols = np.divmod(np.arange(SIDE * SIDE), SIDE)
-    k4 = (rows >= SIDE // 2) * 2 + (cols >= SIDE // 2)
-    x0, y0 = 810_000.0, 620_000.0
-    table = gpd.GeoDataFrame(
+def grid_table(side: int, tile_m: float = 32, crs: str = "EPSG:32630", x0=X0, y0=Y0):
+    """side x side tiles of tile_m metres, row-major, quadrants = the 4 clusters."""
+    rows, cols = np.divmod(np.arange(side * side), side)
+    k4 = (rows >= side // 2) * 2 + (cols >= side // 2)
+    return gpd.GeoDataFrame(
         {
-            "tile_id": np.arange(SIDE * SIDE),
+            "tile_id": np.arange(side * side),
             "scene": "scene_0",
             "row": rows,
             "col": cols,
@@ -49,10 +63,18 @@ def make_table(path: Path) -> gpd.GeoDataFrame:
             "ndvi_mean": 0.25,
         },
         geometry=shapely.box(
-            x0 + cols * 32, y0 - (rows + 1) * 32, x0 + (cols + 1) * 32, y0 - rows * 32
+            x0 + cols * tile_m,
+            y0 - (rows + 1) * tile_m,
+            x0 + (cols + 1) * tile_m,
+            y0 - rows * tile_m,
         ),
-        crs="EPSG:32630",
+        crs=crs,
     )
+
+
+def make_table(path: Path) -> gpd.GeoDataFrame:
+    """8 x 8 tiles of 32 m near Accra (EPSG:32630), quadrants = the 4 clusters."""
+    table = grid_table(SIDE)
     table.to_parquet(path)
     return table
 
@@ -64,26 +86,29 @@ def make_tiles(path: Path, n: int, side: int = 16) -> None:
     np.save(path, tiles)
 
 
+def write(root: Path, name: str = "map.html", **kwargs) -> Path:
+    """The map of the 8 x 8 table under root (inputs made once), every tile thumbnailed."""
+    if not (root / "clusters.parquet").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        make_table(root / "clusters.parquet")
+        make_tiles(root / "tiles.npy", SIDE * SIDE)
+    settings = {"thumbnail_px": 32, "max_thumbnails": 1000, "basemap": False, **kwargs}
+    write_web_map(
+        root / "clusters.parquet", root / "tiles.npy", root / name, KS, FINAL_K, "tab10", **settings
+    )
+    return root / name
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def web_map(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("webmap")
-    make_table(root / "clusters.parquet")
-    make_tiles(root / "tiles.npy", SIDE * SIDE)
-    write_web_map(
-        root / "clusters.parquet",
-        root / "tiles.npy",
-        root / "map.html",
-        KS,
-        FINAL_K,
-        "tab10",
-        thumbnail_px=32,
-        max_thumbnails=1000,
-        basemap=False,
-    )
-    return root / "map.html"
+    return write(tmp_path_factory.mktemp("webmap"))
 
 
-# --- the file ------------------------------------------------------------------------------
+# --- the page and its folder ---------------------------------------------------------------
 def test_leaflet_is_inlined_with_its_images():
     script, css = leaflet_assets()
     assert "Leaflet 1.9.4" in script[:300]
@@ -96,6 +121,9 @@ def test_map_loads_nothing_from_the_network(web_map):
     assert "<link" not in html
     assert "cdn.jsdelivr" not in html and "code.jquery" not in html
     assert "L.map(" in html and "tile.openstreetmap" not in html
+    for name, content in files_of(web_map.with_name("map_files")).items():
+        if name.endswith(".js"):  # data only: no URL, no markup
+            assert b"//" not in content and b"<" not in content, name
 
 
 def test_map_has_one_base_layer_per_k_and_shows_the_final_k(web_map):
@@ -106,17 +134,28 @@ def test_map_has_one_base_layer_per_k_and_shows_the_final_k(web_map):
 
 
 def test_map_content_layers_legend_popups_tiles_thumbnails(web_map):
-    covariates = ["building_count", "building_orientation_deg", "ndvi_mean"]
     content = check_map(
         web_map.read_text(),
         KS,
         FINAL_K,
         n_tiles=SIDE * SIDE,
-        covariates=[COVARIATES[c][1] for c in covariates],
+        covariates=[COVARIATES[c][1] for c in COVARIATE_COLUMNS],
         n_thumbnails=SIDE * SIDE,
+        folder=web_map.with_name("map_files"),
     )
     assert content.meta["names"] == NAMES
     assert content.meta["shares"] == [[0.5, 0.5], [0.25, 0.25, 0.25, 0.25]]
+    assert content.records[0] == {
+        "t": 0,
+        "s": "scene_0",
+        "r": 0,
+        "c": 0,
+        "v": [7, 12.346, 0.25],
+        "h": 1,
+    }
+    water = content.records[SIDE * SIDE - SIDE]  # bottom-left quadrant: cluster 2, no buildings
+    assert water["v"] == [0, None, 0.25]
+    assert content.low is None  # no confidence column: nothing fades
 
 
 def test_map_checks_catch_what_a_browser_would_fetch():
@@ -128,39 +167,67 @@ def test_map_checks_catch_what_a_browser_would_fetch():
     assert not external_resources('<a href="https://leafletjs.com">Leaflet</a>')
 
 
-def test_map_is_the_same_file_for_the_same_input(tmp_path):
+def test_page_and_folder_are_the_same_bytes_for_the_same_input(tmp_path):
+    first, second = write(tmp_path / "a"), write(tmp_path / "b")
+    assert first.read_bytes() == second.read_bytes()
+    files = files_of(first.with_name("map_files"))
+    assert len(files) == SIDE * SIDE + 1  # the thumbnails and one popup chunk
+    assert files == files_of(second.with_name("map_files"))
     table = make_table(tmp_path / "t.parquet")
-    first = build_web_map(table, {}, KS, FINAL_K, "tab10", 32, False).get_root().render()
-    second = build_web_map(table, {}, KS, FINAL_K, "tab10", 32, False).get_root().render()
-    assert first == second
+    again = [build_web_map(table, [3], KS, FINAL_K, "tab10", 32, False) for _ in range(2)]
+    assert again[0] == again[1]
 
 
 def test_optional_basemap_is_an_overlay(tmp_path):
     table = make_table(tmp_path / "t.parquet")
-    html = build_web_map(table, {}, KS, FINAL_K, "tab10", 32, True).get_root().render()
+    html = build_web_map(table, [], KS, FINAL_K, "tab10", 32, True).page
     assert "tile.openstreetmap.org" in html
     assert '"OpenStreetMap (online)" :' in html
 
 
-def test_tile_features_are_wgs84_with_compact_properties(tmp_path):
+def test_tiles_are_cells_of_the_grid_with_their_labels(tmp_path):
+    table = make_table(tmp_path / "t.parquet").iloc[::-1]  # any order: the table's is kept
+    content = read_map(build_web_map(table, [], KS, FINAL_K, "tab10", 32, False).page)
+    assert content.cells.tolist() == table[["col", "row"]].to_numpy().tolist()
+    assert content.labels.tolist() == [table["label_k2"].tolist(), table["label_k4"].tolist()]
+    south, west, north, east = tile_grid(table).bounds
+    assert -0.5 < west < east < 0 and 5 < south < north < 6  # Accra
+
+
+def exact_world(table: gpd.GeoDataFrame) -> np.ndarray:
+    """Every tile's 4 corners (lower-left first, counter-clockwise on the ground) in Leaflet's
+    world coordinates at zoom 0 / 256, from the slippy-map formulas, not the library's."""
+    rings = shapely.get_coordinates(shapely.get_exterior_ring(table.to_crs("EPSG:4326").geometry))
+    lng, lat = rings.reshape(len(table), 5, 2)[:, :4].transpose(2, 0, 1)
+    phi = np.radians(lat)
+    return np.stack([(lng + 180) / 360, (1 - np.log(np.tan(phi) + 1 / np.cos(phi)) / np.pi) / 2])
+
+
+@pytest.mark.parametrize(
+    ("crs", "x0", "y0", "coarsest"),
+    [
+        ("EPSG:32630", X0, Y0, True),  # Accra, 5.6 deg N: the coarsest lattice is exact enough
+        ("EPSG:32633", 650_000.0, 7_740_000.0, False),  # Tromso, 69.7 deg N: a finer one
+    ],
+)
+def test_drawn_corners_are_within_a_twentieth_of_a_pixel_at_the_highest_zoom(crs, x0, y0, coarsest):
+    table = grid_table(160, crs=crs, x0=x0, y0=y0)  # 5 km square
+    grid = tile_grid(table)
+    assert (grid.step == 32) == coarsest
+    columns, rows = grid.columns[:, None], grid.rows[:, None]
+    # ring order of shapely.box: (maxx, miny), (maxx, maxy), (minx, maxy), (minx, miny)
+    node_x, node_y = columns + [1, 1, 0, 0], rows + [1, 0, 0, 1]
+    drawn = np.stack(interpolate(*mercator(grid.lat, grid.lng), grid.step, node_x, node_y))
+    error_px = np.hypot(*(drawn - exact_world(table))).max() * 256 * 2**MAX_ZOOM
+    assert error_px <= MAX_ERROR_PX and grid.error_px == pytest.approx(error_px, abs=5e-3)
+
+
+def test_tiles_off_one_grid_are_a_clear_error(tmp_path):
     table = make_table(tmp_path / "t.parquet")
-    features = tile_features(table, KS, ["building_count", "building_orientation_deg"])["features"]
-    assert len(features) == SIDE * SIDE
-    first = features[0]
-    ring = np.array(first["geometry"]["coordinates"][0])
-    assert ring.shape == (5, 2)
-    lon, lat = ring.mean(axis=0)
-    assert -0.5 < lon < 0 and 5 < lat < 6  # Accra
-    assert first["properties"] == {
-        "t": 0,
-        "s": "scene_0",
-        "r": 0,
-        "c": 0,
-        "k": [0, 0],
-        "v": [7, 12.346],
-    }
-    water = features[SIDE * SIDE - SIDE]  # bottom-left quadrant: cluster 2, no buildings
-    assert water["properties"]["v"] == [0, None]
+    shifted = table.copy()
+    shifted.loc[3, "geometry"] = shapely.affinity.translate(table.geometry[3], 5, 0)
+    with pytest.raises(InputError, match="square cells of one grid"):
+        build_web_map(shifted, [], KS, FINAL_K, "tab10", 32, False)
 
 
 def test_thumbnails_are_sampled_deterministically_and_sized():
@@ -170,16 +237,29 @@ def test_thumbnails_are_sampled_deterministically_and_sized():
     assert len(sample) == 10 and (sample == thumbnail_ids(ids[::-1], 10)).all()
     tile = np.zeros((16, 16, 3), np.uint8)
     tile[:8] = 255
-    uri = thumbnail_data_uri(tile, 32)
-    assert uri.startswith("data:image/jpeg;base64,")
-    image = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    image = np.asarray(Image.open(io.BytesIO(thumbnail_jpeg(tile, 32))))
     assert image.shape == (32, 32, 3)
     assert image[:12].mean() > 240 and image[20:].mean() < 15
 
 
-def test_map_embeds_a_thumbnail_per_tile(web_map):
-    html = web_map.read_text()
-    assert html.count("data:image/jpeg;base64,") == SIDE * SIDE
+def test_map_thumbnails_are_files_beside_the_page(web_map):
+    thumbnails = sorted((web_map.parent / "map_files" / "thumbnails").iterdir())
+    assert [p.name for p in thumbnails] == sorted(f"{t}.jpg" for t in range(SIDE * SIDE))
+    assert Image.open(thumbnails[0]).size == (32, 32)
+    assert "data:image/jpeg" not in web_map.read_text()
+
+
+def test_many_tiles_stay_within_a_size_budget(tmp_path):
+    """Bytes per tile of the page and of the popup chunks: the page of 10^5 tiles fits 10 MB."""
+    small = grid_table(SIDE).assign(cluster_confidence=0.5)
+    large = grid_table(150).assign(cluster_confidence=0.5)  # 22,500 tiles
+    sizes = [build_web_map(t, [], KS, FINAL_K, "tab10", 32, False) for t in (small, large)]
+    page_per_tile = (len(sizes[1].page) - len(sizes[0].page)) / (len(large) - len(small))
+    # base64 of 4 bytes of cell, 1 a k, 1 of fading: 9.3; at 10^5 tiles and 6 ks, 1.5 MB
+    assert page_per_tile <= 9.5
+    assert len(sizes[1].page) < 1_000_000
+    chunk_bytes = sum(len(b) for b in sizes[1].files.values())
+    assert chunk_bytes / len(large) <= 70  # id, scene, row, col, 3 covariates, confidence
 
 
 def test_missing_label_column_is_a_clear_error(tmp_path):
@@ -197,7 +277,74 @@ def test_missing_label_column_is_a_clear_error(tmp_path):
             10,
             False,
         )
-    assert not (tmp_path / "m.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet", "tiles.npy"]
+
+
+# --- written together or not at all --------------------------------------------------------
+def failing_after(calls: int):
+    """thumbnail_jpeg that fails on call ``calls`` + 1 (a disk or a tile read failing)."""
+    count = [0]
+
+    def thumbnail(tile, size_px):
+        count[0] += 1
+        if count[0] > calls:
+            raise RuntimeError("thumbnail failed")
+        return thumbnail_jpeg(tile, size_px)
+
+    return thumbnail
+
+
+def test_a_failure_while_writing_leaves_neither_page_nor_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(web_map_data, "thumbnail_jpeg", failing_after(10))
+    with pytest.raises(RuntimeError, match="thumbnail failed"):
+        write(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.parquet", "tiles.npy"]
+
+
+def test_a_failed_rewrite_leaves_the_previous_map(tmp_path, monkeypatch):
+    page = write(tmp_path)
+    before = page.read_bytes(), files_of(tmp_path / "map_files")
+    monkeypatch.setattr(web_map_data, "thumbnail_jpeg", failing_after(10))
+    with pytest.raises(RuntimeError):
+        write(tmp_path, thumbnail_px=24)
+    monkeypatch.undo()
+    # the page's own rename fails after the new folder is in place: the old one comes back
+    replace = os.replace
+
+    def refuse_page(src, dst):
+        if Path(dst) == page:
+            raise PermissionError(13, "Permission denied", str(dst))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_page)
+    with pytest.raises(OutputWriteError, match="map.html"):
+        write(tmp_path, thumbnail_px=24)
+    assert (page.read_bytes(), files_of(tmp_path / "map_files")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "clusters.parquet",
+        "map.html",
+        "map_files",
+        "tiles.npy",
+    ]
+
+
+def test_a_rewrite_replaces_the_folder_and_clears_a_killed_writers_leftovers(tmp_path):
+    page = write(tmp_path)
+    (tmp_path / "map_files" / "stale.txt").write_text("from an older map")
+    leftover = tmp_path / ".map_files.abcd1234.tmp"
+    (leftover / "thumbnails").mkdir(parents=True)
+    write(tmp_path, thumbnail_px=24)
+    assert not leftover.exists() and not (tmp_path / "map_files" / "stale.txt").exists()
+    thumbnail = tmp_path / "map_files" / "thumbnails" / "0.jpg"
+    assert Image.open(thumbnail).size == (24, 24) and page.is_file()
+
+
+def test_the_folder_is_named_by_the_caller_beside_the_page(tmp_path):
+    page = write(tmp_path, "city.html", files=tmp_path / "city_data")
+    assert "city_data" in read_map(page.read_text()).meta["files"]
+    assert (tmp_path / "city_data" / "popups" / "0.js").is_file()
+    with pytest.raises(ValueError, match="beside"):
+        write(tmp_path, "city.html", files=tmp_path / "elsewhere" / "city_data")
 
 
 # --- in a real browser ---------------------------------------------------------------------
@@ -207,14 +354,46 @@ def _blend(color: str, alpha: float = 0.75, background: str = "#dddddd") -> np.n
     return (alpha * fg + (1 - alpha) * bg) * 255
 
 
+def click_tile(browser, tile: int):
+    """Click the centre of tile ``tile`` of the 8 x 8 table; the popup once it is opaque."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    row, col = divmod(tile, SIDE)
+    centre = gpd.GeoSeries(
+        [shapely.Point(X0 + (col + 0.5) * 32, Y0 - (row + 0.5) * 32)], crs="EPSG:32630"
+    ).to_crs("EPSG:4326")[0]
+    container = browser.find_element("css selector", ".leaflet-container")
+    x, y, width, height = browser.execute_script(
+        "var p = satclusterMap.latLngToContainerPoint(L.latLng(arguments[0], arguments[1]));"
+        "var r = arguments[2].getBoundingClientRect(); return [p.x, p.y, r.width, r.height];",
+        centre.y,
+        centre.x,
+        container,
+    )
+    ActionChains(browser).move_to_element_with_offset(
+        container, int(x - width / 2), int(y - height / 2)
+    ).click().perform()
+    # Leaflet fades a popup in (opacity 0 -> 1); Selenium's .text is "" while it is not yet
+    # visible, so wait until it is opaque (reading it earlier gave an empty popup at random).
+    return wait_for(
+        browser,
+        "var p = document.querySelector('.leaflet-popup');"
+        "return p && getComputedStyle(p).opacity === '1'"
+        " ? p.querySelector('.leaflet-popup-content') : null;",
+    )
+
+
+def severe(browser) -> list[dict]:
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
 @pytest.mark.browser
 def test_map_in_headless_chromium(browser, web_map, tmp_path):
     browser.get(web_map.as_uri())
-    wait_for(browser, "return document.querySelector('.leaflet-overlay-pane canvas') !== null")
+    wait_for(browser, "return window.satclusterPainted !== undefined")
     wait_for(browser, "return document.querySelector('.satcluster-legend') !== null")
-    time.sleep(0.5)  # let the canvas paint
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert errors == []
+    assert browser.find_elements("css selector", ".leaflet-overlay-pane canvas")
+    assert severe(browser) == []
 
     legend = browser.find_element("css selector", ".satcluster-legend").text
     assert "clusters, k = 4" in legend and "2 · water (25.0%)" in legend
@@ -228,36 +407,44 @@ def test_map_in_headless_chromium(browser, web_map, tmp_path):
         near = (np.abs(pixels - _blend(color)) <= 6).all(axis=1).sum()
         assert near > 5000, f"few pixels of cluster colour {color}: {near}"
 
-    # A click on a tile opens its popup: covariates and the thumbnail.
-    canvas = browser.find_element("css selector", ".leaflet-overlay-pane canvas")
-    from selenium.webdriver.common.action_chains import ActionChains
+    # The page places the corners as web_map_data does (which the tests above check).
+    table = gpd.read_parquet(web_map.with_name("clusters.parquet"))
+    grid = tile_grid(table)
+    node_x, node_y = grid.columns[:, None] + [0, 1, 1, 0], grid.rows[:, None] + [0, 0, 1, 1]
+    expected = np.stack(interpolate(*mercator(grid.lat, grid.lng), grid.step, node_x, node_y))
+    corners = np.array(browser.execute_script("return Array.from(satclusterDecode().corners);"))
+    assert np.allclose(corners.reshape(-1, 4, 2).transpose(2, 0, 1), expected, rtol=0, atol=1e-12)
 
-    size = browser.execute_script(
-        "var r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas
-    )
-    ActionChains(browser).move_to_element_with_offset(
-        canvas, -size[0] // 8, size[1] // 8
-    ).click().perform()
-    # Leaflet fades a popup in (opacity 0 -> 1); Selenium's .text is "" while it is not yet
-    # visible, so wait until it is opaque (reading it earlier gave an empty popup at random).
-    popup = wait_for(
-        browser,
-        "var p = document.querySelector('.leaflet-popup');"
-        "return p && getComputedStyle(p).opacity === '1'"
-        " ? p.querySelector('.leaflet-popup-content') : null;",
-    )
+    # A click on a tile opens its popup: covariates and the thumbnail, read from map_files/.
+    popup = click_tile(browser, SIDE * (SIDE - 2) + 1)  # row 6, col 1: water
     assert len(browser.find_elements("css selector", ".leaflet-popup")) == 1
     text = popup.text
+    assert f"tile {SIDE * (SIDE - 2) + 1}" in text and "row 6, col 1" in text
     assert "cluster water" in text and "building orientation" in text and "N.A." in text
-    image = browser.execute_script(
+    image = wait_for(
+        browser,
         "var img = document.querySelector('.leaflet-popup-content img');"
-        "return img && img.complete ? img.naturalWidth : 0;"
+        "return img && img.complete ? [img.naturalWidth, img.getAttribute('src')] : null;",
     )
-    assert image == 32
+    assert image == [32, f"map_files/thumbnails/{SIDE * (SIDE - 2) + 1}.jpg"]
 
     # Switching to k = 2 recolours the tiles and the legend follows.
     layers[0].click()
     wait_for(
         browser, "return document.querySelector('.satcluster-legend').innerText.includes('k = 2')"
     )
-    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert severe(browser) == []
+
+
+@pytest.mark.browser
+def test_page_without_its_folder_still_draws_and_says_where_popups_are(browser, web_map, tmp_path):
+    alone = tmp_path / "map.html"
+    shutil.copyfile(web_map, alone)
+    browser.get(alone.as_uri())
+    wait_for(browser, "return window.satclusterPainted !== undefined")
+    text = click_tile(browser, 0).text
+    assert "cluster dense buildings" in text and "k2: 0, k4: 0" in text
+    assert "map_files/ beside this page" in text
+    time.sleep(0.2)
+    errors = [e["message"] for e in severe(browser)]
+    assert all("popups/0.js" in message for message in errors), errors  # the missing chunk only

@@ -137,6 +137,7 @@ def test_figures_and_map(run, config, n_tiles):
         n_tiles=n_tiles,
         covariates=[label for c, (_, label) in COVARIATES.items() if c in columns],
         n_thumbnails=min(n_tiles, settings["figures"]["map_max_thumbnails"]),
+        folder=run.path / "results" / "map_files",
     )
 
 

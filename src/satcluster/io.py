@@ -12,6 +12,7 @@ import contextlib
 import errno
 import glob
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ __all__ = [
     "MIN_FREE_BYTES",
     "WRITE_ERRNOS",
     "OutputWriteError",
+    "atomic_file_and_folder",
     "atomic_path",
     "describe_os_error",
     "require_file",
@@ -187,6 +189,66 @@ def _discard(tmp: Path) -> None:
     """Remove a temporary file; a failure to do so must not hide the error being raised."""
     with contextlib.suppress(OSError):
         tmp.unlink(missing_ok=True)
+
+
+# --- a file and a folder written together (a page and its files) ---------------------------
+def _remove_leftover_folders(folder: Path) -> None:
+    """Temporary folders of ``folder`` left by a writer that was killed (see atomic_path)."""
+    for leftover in folder.parent.glob(f".{folder.name}.{'?' * 8}.*"):
+        if leftover.suffix in (".tmp", ".old") and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _new_folder(folder: Path, suffix: str) -> Path:
+    """An empty folder beside ``folder`` with the permissions a plain mkdir gives."""
+    path = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=suffix))
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o777 & ~umask)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file_and_folder(page: Path, folder: Path) -> Iterator[tuple[Path, Path]]:
+    """Yield a temporary file and folder beside ``page`` and ``folder``; rename both into
+    place when the block ends, or leave both as they were (an error, or an interrupt).
+
+    The new folder replaces the old one first, which is kept aside until the page is
+    renamed, and put back if that fails; a refused write (no permission, full disk) is an
+    OutputWriteError naming both.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftover_folders(folder)
+    tmp_folder = aside = None
+    moved = False  # the previous folder is aside or the new one in place: undone on failure
+    try:
+        with atomic_path(page) as tmp_page:
+            tmp_folder = _new_folder(folder, ".tmp")
+            yield tmp_page, tmp_folder
+            if folder.is_dir():
+                aside = _new_folder(folder, ".old")
+                os.replace(folder, aside)
+            moved = True
+            os.replace(tmp_folder, folder)
+        # atomic_path has renamed the page: both are in place
+    except BaseException as err:
+        if moved:
+            _restore(folder, aside)
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+            raise OutputWriteError.from_os_error([page, folder], err) from err
+        raise
+    finally:
+        for leftover in (tmp_folder, aside):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _restore(folder: Path, old: Path | None) -> None:
+    """Put the previous folder back (or remove the new one when there was none)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            os.replace(old, folder)
 
 
 def require_file(path: str | os.PathLike, what: str, key: str | None = None) -> Path:

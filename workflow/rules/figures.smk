@@ -299,7 +299,8 @@ rule plot_phenotype_contingency:
         "../scripts/plot_phenotype_contingency.py"
 
 
-# The interactive map: one offline HTML file (not under figures/, beside the GeoJSON).
+# The interactive map: an offline HTML page beside the GeoJSON (not under figures/), with
+# its folder map_files/ beside it.
 rule plot_web_map:
     input:
         table=CLUSTER_TABLE,
@@ -312,6 +313,8 @@ rule plot_web_map:
             subcategory="Interactive map",
             labels={"figure": "interactive map", "format": "HTML"},
         ),
+        # beside the page: the popups' data and thumbnails, loaded when a popup opens
+        files=directory(f"{CITY_DIR}/map_files"),
     log:
         f"{CITY_LOGS}/figures/plot_web_map.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: write the interactive, offline map of the clusters (results/map.html)."""
+"""Snakemake adapter: write the offline map of the clusters (map.html) and its map_files/."""
 
 from satcluster.figures.web_map import write_web_map
 from satcluster.runlog import setup_logging, timed, user_errors_exit
@@ -16,4 +16,5 @@ with user_errors_exit(log), timed(log, "web_map"):
         snakemake.params.max_thumbnails,
         snakemake.params.basemap,
         snakemake.params.low_confidence,
+        files=snakemake.output.files,
     )
