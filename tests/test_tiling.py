@@ -636,3 +636,90 @@ def test_missing_band_file_is_an_input_error_naming_it(tmp_path):
     path = write_raster(tmp_path / "r.tif", pattern(1, 8, 8))
     with pytest.raises(InputError, match="not found.*gone.tif"):
         run_tile({"red": path, "green": path, "blue": tmp_path / "gone.tif"}, tmp_path)
+
+
+# --- Fast paths: the same bytes as the plain way of doing it -------------------------------
+
+
+def direct_cut(pixels, valid, size, max_nodata_fraction):
+    """The plain cut: all kept tiles of a window at once, masked pixels set to 0."""
+    n_rows, n_cols = valid.shape[0] // size, valid.shape[1] // size
+    valid_blocks = valid.reshape(n_rows, size, n_cols, size).transpose(0, 2, 1, 3)
+    nodata = 1.0 - valid_blocks.sum(axis=(2, 3)) / float(size * size)
+    rows, cols = np.nonzero(nodata <= max_nodata_fraction)
+    blocks = pixels.reshape(n_rows, size, n_cols, size, 3).transpose(0, 2, 1, 3, 4)
+    tiles = blocks[rows, cols].copy()
+    tiles[~valid_blocks[rows, cols]] = 0
+    return np.stack([rows, cols], axis=1), tiles, nodata[rows, cols]
+
+
+@pytest.mark.parametrize("size", [8, 256])  # 256: valid pixels per tile no longer fit a byte
+def test_cutting_row_by_row_gives_the_tiles_of_a_direct_cut(size):
+    from satcluster.tiling.scene import _cut_tiles, _kept_cells
+
+    rng = np.random.default_rng(5)
+    n_rows, n_cols = 3, 7
+    pixels = rng.integers(1, 256, (n_rows * size, n_cols * size, 3), dtype=np.uint8)
+    valid = np.ones(pixels.shape[:2], bool)
+    valid[:, : size // 2] = False  # a scene edge halfway into the first column
+    valid[size : 2 * size, 2 * size : 4 * size] = rng.random((size, 2 * size)) > 0.05
+    valid[2 * size :, 5 * size : 6 * size] = False  # kept columns with a gap: two runs
+    cells, fractions = _kept_cells(valid, size, 0.1)
+    out = np.empty((n_cols, size, size, 3), np.uint8)
+    tiles = np.concatenate([t.copy() for t in _cut_tiles(pixels, valid, cells, fractions, out)])
+    expected = direct_cut(pixels, valid, size, 0.1)
+    np.testing.assert_array_equal(cells, expected[0])
+    np.testing.assert_array_equal(tiles, expected[1])
+    np.testing.assert_array_equal(fractions, expected[2])
+    assert (fractions > 0).sum() > 0 and len(cells) < n_rows * n_cols  # both cases covered
+
+
+@pytest.mark.parametrize("nodata", [0, 255])
+def test_nodata_is_found_whether_or_not_the_value_occurs(nodata, tmp_path):
+    on_tiles = from_origin(1000.0, 2000.0, RES, RES)  # 2 x 2 tiles
+    data = pattern(3, 16, 16)  # values 1..254: no pixel is nodata, the quick check says so
+    a = write_raster(tmp_path / "a.tif", data, on_tiles, nodata=nodata)
+    table, _ = run_tile(a, tmp_path, "a")
+    assert table["nodata_fraction"].tolist() == [0.0] * 4
+    data[0, 0:2, 0] = nodata  # one band at the nodata value: still valid
+    data[:, 9, 10:12] = nodata  # all bands: nodata
+    b = write_raster(tmp_path / "b.tif", data, on_tiles, nodata=nodata)
+    table, tiles = run_tile(b, tmp_path, "b")
+    assert table["nodata_fraction"].tolist() == [0.0, 0.0, 0.0, 2 / 64]
+    assert (tiles[3, 1, 2:4] == 0).all() and tiles[0, 0:2, 0, 0].tolist() == [nodata] * 2
+
+
+def test_gather_of_one_scene_copies_its_file_whole_as_the_runs_would(tmp_path, monkeypatch):
+    from satcluster.tiling import gather as gather_module
+
+    path = write_raster(tmp_path / "s.tif", pattern(3, 24, 40), nodata=0)
+    run_tile(path, tmp_path, "s", max_nodata_fraction=0.1)
+    whole = []
+    real = gather_module._whole_scene
+    monkeypatch.setattr(
+        gather_module, "_whole_scene", lambda *a: whole.append(real(*a)) or whole[-1]
+    )
+    gather(tmp_path, ["s"])
+    assert whole == [0]
+    fast = (tmp_path / "tiles.npy").read_bytes()
+    assert fast == (tmp_path / "s.npy").read_bytes()
+    monkeypatch.setattr(gather_module, "_whole_scene", lambda *a: None)  # the general path
+    gather(tmp_path, ["s"])
+    assert (tmp_path / "tiles.npy").read_bytes() == fast
+    np.testing.assert_array_equal(np.load(tmp_path / "tiles.npy"), np.load(tmp_path / "s.npy"))
+
+
+def test_gather_of_two_contributing_scenes_copies_run_by_run(tmp_path, monkeypatch):
+    from satcluster.tiling import gather as gather_module
+
+    for name, x0 in (("a", 1000.0), ("b", 1004.0)):
+        data = pattern(3, 8, 24, seed=len(name))
+        write_raster(tmp_path / f"{name}.tif", data, from_origin(x0, 2000.0, RES, RES))
+        run_tile(tmp_path / f"{name}.tif", tmp_path, name)
+    whole = []
+    real = gather_module._whole_scene
+    monkeypatch.setattr(
+        gather_module, "_whole_scene", lambda *a: whole.append(real(*a)) or whole[-1]
+    )
+    index = gather(tmp_path, ["a", "b"])
+    assert whole == [None] and index["scene"].tolist() == ["a", "a", "a", "b"]

@@ -23,7 +23,15 @@ __all__ = ["RESERVED_NAMES", "SINGLE_CITY", "City", "Study", "study_plan"]
 # The one city of a config without `cities:` (a folder name only in a study of scales/seeds).
 SINGLE_CITY = "city"
 # Folders of results/ that are not cities.
-RESERVED_NAMES = {"pooled", "comparison", "figures", "tiles", "deepcluster", "clusters", "benchmarks"}
+RESERVED_NAMES = {
+    "pooled",
+    "comparison",
+    "figures",
+    "tiles",
+    "deepcluster",
+    "clusters",
+    "benchmarks",
+}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 

@@ -18,7 +18,7 @@ rule tile_scene:
         scene="|".join(re.escape(name) for name in SCENE_NAMES),
     conda:
         CONDA_ENV
-    threads: 2  # one reads (GDAL decompression) while the other cuts and writes tiles
+    threads: 2  # GDAL decodes on 2 threads, ahead of the cutting and writing of tiles
     resources:
         mem_mb=4000,
         runtime=120,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
-from satcluster.tiling.npy import copy_bytes, write_npy_header
+from satcluster.tiling.npy import copy_bytes, npy_header, open_for_writing
 
 __all__ = ["INDEX_COLUMNS", "gather_tiles"]
 
@@ -47,6 +48,33 @@ def gather_tiles(
             "no imagery scenes to tile: list GeoTIFFs under `inputs.imagery` or set "
             "`demo.enabled: true`."
         )
+    tables, arrays = _read_scenes(scenes, scene_npys, scene_indexes)
+    _check_scenes_agree(scenes, tables, arrays)
+    tiles = _choose_tiles(tables)
+    if tiles.empty:
+        raise InputError(
+            "no tile of any scene passed `tiles.max_nodata_fraction`; raise it (tiles with "
+            "more nodata than that are dropped) or check the scenes' nodata values and masks."
+        )
+    index = _index_table(tiles, tables[0].crs)
+    with atomic_path(out_npy) as tmp_npy, atomic_path(out_index) as tmp_index:
+        _copy_tiles(tiles, arrays, tmp_npy)
+        index.to_parquet(tmp_index, index=False)
+    n_total = sum(len(t) for t in tables)
+    log.info(
+        "gathered %d tiles from %d scene(s) (%d duplicate cells in overlaps dropped); per scene: %s",
+        len(index),
+        len(scenes),
+        n_total - len(index),
+        ", ".join(f"{s}={n}" for s, n in index["scene"].value_counts(sort=False).items()),
+    )
+    return index
+
+
+def _read_scenes(
+    scenes: Sequence[str], scene_npys: Sequence[str | Path], scene_indexes: Sequence[str | Path]
+) -> tuple[list[gpd.GeoDataFrame], list[np.memmap]]:
+    """Each scene's tile table (with its priority and row in its .npy) and memory-mapped tiles."""
     tables, arrays = [], []
     for priority, (scene, npy, index) in enumerate(
         zip(scenes, scene_npys, scene_indexes, strict=True)
@@ -63,17 +91,20 @@ def gather_tiles(
         table["scene"] = scene
         tables.append(table)
         arrays.append(array)
-    _check_scenes_agree(scenes, tables, arrays)
+    return tables, arrays
+
+
+def _choose_tiles(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """One row per grid cell, ordered by (row, col): the lowest nodata, then priority."""
     tiles = pd.concat(tables, ignore_index=True)
-    tiles = tiles.sort_values(
+    return tiles.sort_values(
         ["row", "col", "nodata_fraction", "priority"], kind="stable"
     ).drop_duplicates(["row", "col"], keep="first")
-    if tiles.empty:
-        raise InputError(
-            "no tile of any scene passed `tiles.max_nodata_fraction`; raise it (tiles with "
-            "more nodata than that are dropped) or check the scenes' nodata values and masks."
-        )
-    index = gpd.GeoDataFrame(
+
+
+def _index_table(tiles: gpd.GeoDataFrame, crs: object) -> gpd.GeoDataFrame:
+    """The tile index (``INDEX_COLUMNS``) of the chosen tiles, ``tile_id`` numbering them."""
+    return gpd.GeoDataFrame(
         {
             "tile_id": np.arange(len(tiles), dtype=np.int64),
             "scene": tiles["scene"].astype(str).to_numpy(),
@@ -82,20 +113,8 @@ def gather_tiles(
             "nodata_fraction": tiles["nodata_fraction"].to_numpy(np.float64),
         },
         geometry=tiles.geometry.to_numpy(),
-        crs=tables[0].crs,
+        crs=crs,
     )[INDEX_COLUMNS]
-    with atomic_path(out_npy) as tmp_npy, atomic_path(out_index) as tmp_index:
-        _copy_tiles(tiles, arrays, tmp_npy)
-        index.to_parquet(tmp_index, index=False)
-    n_total = sum(len(t) for t in tables)
-    log.info(
-        "gathered %d tiles from %d scene(s) (%d duplicate cells in overlaps dropped); per scene: %s",
-        len(index),
-        len(scenes),
-        n_total - len(index),
-        ", ".join(f"{s}={n}" for s, n in index["scene"].value_counts(sort=False).items()),
-    )
-    return index
 
 
 def _check_scenes_agree(
@@ -136,19 +155,27 @@ def _copy_tiles(tiles: pd.DataFrame, arrays: Sequence[np.memmap], path: Path) ->
     """Write the chosen tiles to the .npy ``path`` in the order of ``tiles``, run by run.
 
     A run is a stretch of consecutive tiles of one scene; each is copied file to file,
-    so memory stays bounded whatever the number of tiles.
+    so memory stays bounded. When one scene gives every tile, in order (a single scene,
+    or one that covers the others), its file is the output byte for byte and is copied
+    whole from offset 0: block-aligned, so file systems with reflinks share its blocks.
     """
     tile_shape = arrays[0].shape[1:]
+    header = npy_header((len(tiles), *tile_shape))
     tile_bytes = int(np.prod(tile_shape))
     priority = tiles["priority"].to_numpy()
     scene_tile = tiles["scene_tile_id"].to_numpy()
     breaks = (priority[1:] != priority[:-1]) | (scene_tile[1:] != scene_tile[:-1] + 1)
     starts = np.concatenate([[0], np.nonzero(breaks)[0] + 1])
     stops = np.concatenate([starts[1:], [len(tiles)]])
+    whole = _whole_scene(arrays, priority, scene_tile, header)
     with contextlib.ExitStack() as stack:
         sources = [stack.enter_context(open(a.filename, "rb")) for a in arrays]
-        dst = stack.enter_context(open(path, "wb"))
-        out_offset = write_npy_header(dst, (len(tiles), *tile_shape))
+        dst = stack.enter_context(open_for_writing(path))
+        if whole is not None:
+            size = len(header) + len(tiles) * tile_bytes
+            copy_bytes(sources[whole].fileno(), 0, dst.fileno(), 0, size)
+            return
+        dst.write(header)
         dst.flush()
         for start, stop in tqdm(
             zip(starts, stops, strict=True), total=len(starts), desc="gather", unit="run"
@@ -158,6 +185,26 @@ def _copy_tiles(tiles: pd.DataFrame, arrays: Sequence[np.memmap], path: Path) ->
                 sources[scene].fileno(),
                 arrays[scene].offset + int(scene_tile[start]) * tile_bytes,
                 dst.fileno(),
-                out_offset + int(start) * tile_bytes,
+                len(header) + int(start) * tile_bytes,
                 int(stop - start) * tile_bytes,
             )
+
+
+def _whole_scene(
+    arrays: Sequence[np.memmap], priority: np.ndarray, scene_tile: np.ndarray, header: bytes
+) -> int | None:
+    """The scene whose .npy file is the output byte for byte, if any.
+
+    That is a scene that gives every chosen tile, all of its tiles in order, under the
+    header the output gets (the header holds the tile count, so only such a scene can).
+    """
+    scene = int(priority[0])
+    array = arrays[scene]
+    if (priority != scene).any() or len(scene_tile) != len(array):
+        return None
+    if not np.array_equal(scene_tile, np.arange(len(array))) or array.offset != len(header):
+        return None
+    with open(array.filename, "rb") as f:
+        same_header = f.read(len(header)) == header
+        size = os.fstat(f.fileno()).st_size
+    return scene if same_header and size == len(header) + array.nbytes else None

@@ -216,6 +216,7 @@ class SceneReader:
         self.limits = stretch_limits(src, bands, percentiles) if stretched else None
         self._spare: list[tuple] = [(None, None), (None, None)]
         self._turn = 0
+        self._mask: np.ndarray | None = None
 
     def close(self) -> None:
         """Close the WarpedVRT, if any (the scene itself stays open)."""
@@ -229,15 +230,14 @@ class SceneReader:
         r0, r1 = max(top, 0), min(top + height_px, ds.height)
         c0, c1 = max(left, 0), min(left + width, ds.width)
         pixels, valid = self._buffers(height_px)
-        if (r0, r1, c0, c1) != (top, top + height_px, left, left + width):
-            pixels.fill(0)  # the window reaches past the scene: the rest is nodata
-            valid.fill(False)
+        inside = (slice(r0 - top, max(r1, r0) - top), slice(c0 - left, max(c1, c0) - left))
+        _clear_outside(pixels, inside)  # the window reaches past the scene: the rest is nodata
+        _clear_outside(valid, inside)
         if r1 > r0 and c1 > c0:
             window = Window(c0, r0, c1 - c0, r1 - r0)
-            target = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
             # GDAL writes straight into the pixel-interleaved buffer (a strided (3, h, w) view).
-            ds.read(list(self.bands.rgb), window=window, out=pixels[target].transpose(2, 0, 1))
-            valid[target] = self._read_valid(window, pixels[target])
+            ds.read(list(self.bands.rgb), window=window, out=pixels[inside].transpose(2, 0, 1))
+            self._read_valid(window, pixels[inside], valid[inside])
         if self.limits is not None:
             pixels = to_uint8(pixels, *self.limits)
         return pixels, valid
@@ -254,24 +254,50 @@ class SceneReader:
             self._spare[self._turn] = (pixels, valid)
         return pixels[:height_px], valid[:height_px]
 
-    def _read_valid(self, window: Window, pixels: np.ndarray) -> np.ndarray:
-        """Valid mask of a window: not masked and, in float imagery, finite in every band."""
-        valid = self._read_mask(window, pixels)
-        if not self.floating:
-            return valid
-        finite = np.isfinite(pixels).all(axis=-1)
-        return finite if valid is True else valid & finite
+    def _read_valid(self, window: Window, pixels: np.ndarray, valid: np.ndarray) -> None:
+        """Fill ``valid``: not masked and, in float imagery, finite in every band."""
+        self._read_mask(window, pixels, valid)
+        if self.floating:
+            valid &= np.isfinite(pixels).all(axis=-1)
 
-    def _read_mask(self, window: Window, pixels: np.ndarray) -> np.ndarray | bool:
+    def _read_mask(self, window: Window, pixels: np.ndarray, valid: np.ndarray) -> None:
+        """Fill ``valid`` from the scene's nodata value, alpha band or GDAL mask."""
         if self.all_valid:
-            return True
-        if self.nodata is not None:
-            # Bitwise (x ^ nodata) is 0 exactly where x == nodata; OR-ing the bands is the
-            # fastest numpy way to test "any band differs" on interleaved pixels.
-            bits = pixels ^ pixels.dtype.type(self.nodata) if self.nodata else pixels
-            return (bits[..., 0] | bits[..., 1] | bits[..., 2]) != 0
-        if self.alpha is not None:
-            return self.dataset.read(self.alpha, window=window) != 0
-        if self.per_dataset_mask:  # an internal or external mask: one band's mask is enough
-            return self.dataset.read_masks(1, window=window) != 0
-        return self.dataset.dataset_mask(window=window) != 0
+            valid.fill(True)
+        elif self.nodata is not None:
+            _fill_nodata_mask(pixels, pixels.dtype.type(self.nodata), valid)
+        elif self.alpha is not None:
+            valid[...] = self.dataset.read(self.alpha, window=window) != 0
+        elif self.per_dataset_mask:  # an internal or external mask: one band's mask is enough
+            mask = self._mask_buffer(valid.shape)
+            self.dataset.read_masks(1, window=window, out=mask)
+            np.not_equal(mask, 0, out=valid)
+        else:
+            valid[...] = self.dataset.dataset_mask(window=window) != 0
+
+    def _mask_buffer(self, shape: tuple[int, int]) -> np.ndarray:
+        """A contiguous uint8 array of ``shape`` for GDAL masks, reused from window to window."""
+        size = shape[0] * shape[1]
+        if self._mask is None or self._mask.size < size:
+            self._mask = np.empty(size, np.uint8)
+        return self._mask[:size].reshape(shape)
+
+
+def _clear_outside(array: np.ndarray, inside: tuple[slice, slice]) -> None:
+    """Zero ``array`` outside its (rows, cols) part ``inside``, leaving that part as it is."""
+    rows, cols = inside
+    array[: rows.start] = 0
+    array[rows.stop :] = 0
+    array[rows, : cols.start] = 0
+    array[rows, cols.stop :] = 0
+
+
+def _fill_nodata_mask(pixels: np.ndarray, nodata: np.generic, valid: np.ndarray) -> None:
+    """Fill ``valid`` with "some band differs from ``nodata``" for (h, w, 3) integer pixels."""
+    if not pixels.min() <= nodata <= pixels.max():  # no pixel can be nodata: two fast passes
+        valid.fill(True)
+        return
+    # Bitwise (x ^ nodata) is 0 exactly where x == nodata; OR-ing the bands is the fastest
+    # numpy way to test "any band differs" on interleaved pixels.
+    bits = pixels ^ nodata if nodata else pixels
+    np.not_equal(bits[..., 0] | bits[..., 1] | bits[..., 2], 0, out=valid)

@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import geopandas as gpd
 import numpy as np
+import rasterio
 from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 from tqdm import tqdm
@@ -29,7 +31,7 @@ from satcluster.errors import InputError
 from satcluster.io import atomic_path
 from satcluster.tiling.bands import IGNORED_BAND_KEYS, SceneSource, describe_scene, open_scene
 from satcluster.tiling.grid import TileGrid, working_crs
-from satcluster.tiling.npy import set_npy_rows, write_npy_header
+from satcluster.tiling.npy import open_for_writing, rewrite_npy_rows, write_npy_header
 from satcluster.tiling.reader import SceneReader, choose_bands
 from satcluster.tiling.resolution import choose_resolution
 
@@ -38,33 +40,90 @@ __all__ = ["SCENE_COLUMNS", "open_scene", "tile_scene"]
 log = logging.getLogger(__name__)
 
 SCENE_COLUMNS = ["scene", "row", "col", "nodata_fraction", "resolution_m", "geometry"]
+# GDAL threads decompressing a window: the rule's 2 (the read-ahead thread waits on them).
+DECODE_THREADS = 2
 
 
-def _cut_tiles(
-    pixels: np.ndarray, valid: np.ndarray, size_px: int, max_nodata_fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split a window into tiles; return kept (row, col) offsets, their tiles and nodata fractions."""
+def _open_for_reading(scene_path: SceneSource) -> rasterio.DatasetReader:
+    """Open a scene for tiling: GDAL decompresses its blocks on ``DECODE_THREADS`` threads.
+
+    Only on its multi-threaded path does GDAL's GeoTIFF driver decode a window's blocks
+    straight into the caller's pixel-interleaved buffer; on one thread every block goes
+    through the block cache, one copy per band, and is then copied out pixel by pixel.
+    The setting holds for the files opened here (read when opened), not for the warper.
+    """
+    with rasterio.Env(GDAL_NUM_THREADS=str(DECODE_THREADS)):
+        return open_scene(scene_path)
+
+
+def _kept_cells(
+    valid: np.ndarray, size_px: int, max_nodata_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) offsets in a window of the tiles to keep, in reading order, and their nodata."""
     n_rows, n_cols = valid.shape[0] // size_px, valid.shape[1] // size_px
-    valid_blocks = valid.reshape(n_rows, size_px, n_cols, size_px).transpose(0, 2, 1, 3)
     if valid.all():  # the common case inside a scene, and much cheaper than counting
         nodata = np.zeros((n_rows, n_cols))
     else:
-        valid_px = valid_blocks.sum(axis=(2, 3), dtype=np.int64)
-        nodata = 1.0 - valid_px / float(size_px * size_px)
-    kept_rows, kept_cols = np.nonzero(nodata <= max_nodata_fraction)
+        nodata = 1.0 - _valid_counts(valid, size_px) / float(size_px * size_px)
+    rows, cols = np.nonzero(nodata <= max_nodata_fraction)
+    return np.stack([rows, cols], axis=1), nodata[rows, cols]
+
+
+def _cut_tiles(
+    pixels: np.ndarray,
+    valid: np.ndarray,
+    cells: np.ndarray,
+    fractions: np.ndarray,
+    out: np.ndarray,
+) -> Iterator[np.ndarray]:
+    """The tiles of a window at ``cells`` (from ``_kept_cells``), a tile row at a time.
+
+    Each row's tiles are copied into ``out[:k]`` (one row of tiles, (n_cols, S, S, 3)
+    uint8, overwritten by the next row: write them first): small enough to stay in the
+    CPU cache between the copy and the write, where a window's worth would not. Masked
+    pixels of tiles with a nodata fraction above 0 are set to 0.
+    """
+    size_px = out.shape[1]
+    n_rows, n_cols = valid.shape[0] // size_px, valid.shape[1] // size_px
+    valid_blocks = valid.reshape(n_rows, size_px, n_cols, size_px).transpose(0, 2, 1, 3)
     blocks = pixels.reshape(n_rows, size_px, n_cols, size_px, 3).transpose(0, 2, 1, 3, 4)
-    tiles = np.ascontiguousarray(blocks[kept_rows, kept_cols])  # (k, S, S, 3): kept tiles only
-    fractions = nodata[kept_rows, kept_cols]
-    for i in np.nonzero(fractions > 0)[0]:  # masked pixels of kept tiles become 0
-        tiles[i][~valid_blocks[kept_rows[i], kept_cols[i]]] = 0
-    return np.stack([kept_rows, kept_cols], axis=1), tiles, fractions
+    bounds = np.searchsorted(cells[:, 0], np.arange(n_rows + 1)).tolist()
+    for row, lo, hi in zip(range(n_rows), bounds[:-1], bounds[1:], strict=True):
+        cols, tiles = cells[lo:hi, 1], out[: hi - lo]
+        for start, stop in _runs(cols):  # each run of columns is one strided copy
+            np.copyto(tiles[start:stop], blocks[row, cols[start] : cols[start] + stop - start])
+        for i in np.nonzero(fractions[lo:hi] > 0)[0]:  # masked pixels of kept tiles become 0
+            tiles[i][~valid_blocks[row, cols[i]]] = 0
+        yield tiles
+
+
+def _valid_counts(valid: np.ndarray, size_px: int) -> np.ndarray:
+    """Valid pixels per tile (n_rows, n_cols) of a window's (h, w) bool mask.
+
+    Adding up the pixel rows of each tile row first is one contiguous vector add per row,
+    in the narrowest integer that holds ``size_px``; summing tile-sized blocks directly
+    is ten times slower.
+    """
+    n_rows, n_cols = valid.shape[0] // size_px, valid.shape[1] // size_px
+    narrow = np.uint8 if size_px < 2**8 else np.uint16 if size_px < 2**16 else np.int64
+    rows = valid.view(np.uint8).reshape(n_rows, size_px, -1)
+    per_column = rows.sum(axis=1, dtype=narrow)  # (n_rows, w): valid pixels per column
+    return per_column.reshape(n_rows, n_cols, size_px).sum(axis=2, dtype=np.int64)
+
+
+def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) positions in ``cols`` (sorted) of its runs of consecutive values."""
+    if len(cols) == 0 or cols[-1] - cols[0] == len(cols) - 1:  # none, or one run (most rows)
+        return [(0, len(cols))] if len(cols) else []
+    breaks = (np.nonzero(np.diff(cols) != 1)[0] + 1).tolist()
+    return list(zip([0, *breaks], [*breaks, len(cols)], strict=True))
 
 
 def _read_ahead(read: Callable[[range], tuple], windows: list[range]) -> Iterator[tuple]:
     """Yield (window, read(window)) in order, reading the next window in a thread meanwhile.
 
-    GDAL releases the GIL, so decompressing window i + 1 overlaps with cutting and writing
-    window i (the rule asks for 2 threads). Two windows are in memory at most.
+    GDAL releases the GIL, so decompressing window i + 1 (on ``DECODE_THREADS`` threads)
+    overlaps with cutting and writing window i. Two windows are in memory at most.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, windows[0]) if windows else None
@@ -113,7 +172,7 @@ def tile_scene(
         log.info("%s: the nir band file is not read (tiles are RGB)", scene)
     # Both outputs are renamed into place only when both are complete.
     with (
-        open_scene(scene_path) as src,
+        _open_for_reading(scene_path) as src,
         atomic_path(out_npy) as tmp_npy,
         atomic_path(out_index) as tmp_index,
     ):
@@ -152,17 +211,7 @@ def tile_scene(
                 f"imagery {label} is corrupt or unreadable ({describe_error(err)}); re-export "
                 "or re-download it."
             ) from None
-        table = gpd.GeoDataFrame(
-            {
-                "scene": scene,
-                "row": cells[:, 0],
-                "col": cells[:, 1],
-                "nodata_fraction": fractions,
-                "resolution_m": grid.resolution_m,
-            },
-            geometry=grid.boxes(cells[:, 0], cells[:, 1]),
-            crs=grid_crs,
-        )[SCENE_COLUMNS]
+        table = _scene_table(scene, grid, cells, fractions)
         table.to_parquet(tmp_index, index=False)
         source_mb = src.width * src.height * src.count * np.dtype(src.dtypes[0]).itemsize / 1e6
     n_kept = len(table)
@@ -188,6 +237,23 @@ def tile_scene(
     return table
 
 
+def _scene_table(
+    scene: str, grid: TileGrid, cells: np.ndarray, fractions: np.ndarray
+) -> gpd.GeoDataFrame:
+    """The tile table of a scene (``SCENE_COLUMNS``): one row per kept (row, col) cell."""
+    return gpd.GeoDataFrame(
+        {
+            "scene": scene,
+            "row": cells[:, 0],
+            "col": cells[:, 1],
+            "nodata_fraction": fractions,
+            "resolution_m": grid.resolution_m,
+        },
+        geometry=grid.boxes(cells[:, 0], cells[:, 1]),
+        crs=grid.crs,
+    )[SCENE_COLUMNS]
+
+
 def _write_scene_tiles(
     reader: SceneReader,
     rows: range,
@@ -205,9 +271,11 @@ def _write_scene_tiles(
     def read(window: range) -> tuple[np.ndarray, np.ndarray]:
         return reader.read((window.start - rows.start) * size, len(window) * size)
 
-    with open(path, "wb") as f:
-        # Written sequentially under a header for every cell, then cut to the kept tiles.
-        write_npy_header(f, (len(rows) * len(cols), size, size, 3))
+    out = np.empty((len(cols), size, size, 3), np.uint8)
+    with open_for_writing(path) as f:
+        # Kept tiles are written in order under a header for every cell, then the header
+        # is rewritten (same length) to their number.
+        data_offset = write_npy_header(f, (len(rows) * len(cols), size, size, 3))
         progress = tqdm(
             _read_ahead(read, windows),
             total=len(windows),
@@ -216,10 +284,16 @@ def _write_scene_tiles(
             mininterval=2,
         )
         for window, (pixels, valid) in progress:
-            offsets, tiles, nodata = _cut_tiles(pixels, valid, size, max_nodata_fraction)
-            f.write(tiles.data)
+            offsets, nodata = _kept_cells(valid, size, max_nodata_fraction)
+            for tiles in _cut_tiles(pixels, valid, offsets, nodata, out):
+                _write_tiles(f, tiles)
             cells.append(offsets + (window.start, cols.start))
             fractions.append(nodata)
-    cells, fractions = np.concatenate(cells).astype(np.int64), np.concatenate(fractions)
-    set_npy_rows(path, len(cells))
+        cells, fractions = np.concatenate(cells).astype(np.int64), np.concatenate(fractions)
+        rewrite_npy_rows(f, data_offset, len(cells))
     return cells, fractions
+
+
+def _write_tiles(f: BinaryIO, tiles: np.ndarray) -> None:
+    """Append C-contiguous tiles to the open .npy ``f``."""
+    f.write(tiles.data)
