@@ -26,8 +26,6 @@ consensus <c> vs single seeds <d>``.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from itertools import combinations
 from pathlib import Path
@@ -36,6 +34,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import yaml
+from demo_workflow import run_demo_workflow
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -50,34 +49,12 @@ CITY = "city"  # the one city of a study without `cities:`
 
 def run_workflow(workdir: Path, seeds: list[int], cores: int) -> tuple[list[str], str, str]:
     """Train every seed and cluster it; the seeds' labels files, the tile index, the truth."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    overlay = workdir / "consensus_benchmark.yaml"
-    overlay.write_text(
-        yaml.safe_dump({"deepcluster": {"seeds": seeds}, "clusters": {"consensus": False}})
-    )
     labels = [f"results/pooled/{SCALE}px/seed{s}/clusters/labels.parquet" for s in seeds]
     index = f"results/{CITY}/{SCALE}px/tiles/index.parquet"
     truth = str(demo_city_paths(f"resources/demo/{CITY}", 1).truth)
-    command = [
-        str(Path(sys.executable).with_name("snakemake")),
-        *labels,
-        index,
-        truth,
-        "--snakefile",
-        str(ROOT / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(ROOT / "config" / "config.yaml"),
-        str(overlay),
-        "--cores",
-        str(cores),
-        "--quiet",
-        "rules",
-    ]
-    start = time.perf_counter()
-    subprocess.run(command, check=True)
-    print(f"workflow ({len(seeds)} seeds): {time.perf_counter() - start:.0f} s", flush=True)
+    overrides = {"deepcluster": {"seeds": seeds}, "clusters": {"consensus": False}}
+    wall = run_demo_workflow(workdir, overrides, cores, [*labels, index, truth])
+    print(f"workflow ({len(seeds)} seeds): {wall:.0f} s", flush=True)
     return [str(workdir / p) for p in labels], str(workdir / index), str(workdir / truth)
 
 

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from demo_workflow import run_demo_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE_M = 32  # 64 px at 0.5 m (config/config.yaml)
@@ -45,33 +43,11 @@ def city_side_m(n_tiles: int) -> int:
 
 def run_workflow(workdir: Path, n_tiles: int, cores: int) -> float:
     """The whole workflow on a demo city of about ``n_tiles`` tiles; its wall seconds."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    overlay = workdir / "scale.yaml"
-    overlay.write_text(
-        yaml.safe_dump(
-            {
-                "demo": {"size_m": city_side_m(n_tiles)},
-                "deepcluster": {"epochs": 1, "features_epoch": 1},
-            }
-        )
-    )
-    command = [
-        str(Path(sys.executable).with_name("snakemake")),
-        "--snakefile",
-        str(ROOT / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(ROOT / "config" / "config.yaml"),
-        str(overlay),
-        "--cores",
-        str(cores),
-        "--quiet",
-        "rules",
-    ]
-    start = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - start
+    overrides = {
+        "demo": {"size_m": city_side_m(n_tiles)},
+        "deepcluster": {"epochs": 1, "features_epoch": 1},
+    }
+    return run_demo_workflow(workdir, overrides, cores)
 
 
 def rule_costs(results: Path) -> pd.DataFrame:
