@@ -55,7 +55,7 @@ class Study:
 
     cities: dict[str, City]
     scales: list[int]  # tile sides in px, ascending; each a multiple of the first
-    seeds: list[int]  # the first is the reference seed of maps and figures
+    seeds: list[int]  # the first is the reference seed (maps and figures without a consensus)
     is_study: bool = field(default=False)
     consensus: bool = field(default=False)  # maps and figures show the seeds' consensus
 
