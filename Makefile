@@ -2,10 +2,14 @@
 # Both (re)install the project into .venv when it is missing or pyproject.toml changed.
 # `make test-fast` runs the unit tests only (no slow, slurm or browser marker).
 # pytest exits 5 when it collects no test: make stops on it like on any failure.
+# `make install FAISS=gpu` installs faiss's GPU wheel (the `gpu` extra) instead of faiss-cpu.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+FAISS ?= cpu
+FAISS_WHEELS_cpu := faiss-gpu-cu12
+FAISS_WHEELS_gpu := faiss-cpu
+STAMP := $(VENV)/.installed-$(FAISS)
 CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake
 PY_PATHS := src workflow tests benchmarks tools
@@ -14,9 +18,13 @@ FAST_MARKERS := not slow and not slurm and not browser
 .PHONY: install run study test test-fast lint format deps wheel figures report benchmarks scale-benchmark clean
 
 $(STAMP): pyproject.toml
+	@case '$(FAISS)' in cpu|gpu) ;; *) echo "FAISS must be cpu or gpu, not '$(FAISS)'" >&2; exit 2;; esac
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the other faiss wheel first: both install the one `faiss` package
+	$(BIN)/python -m pip uninstall --quiet --yes $(FAISS_WHEELS_$(FAISS)) 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet -e '.[$(FAISS),test]'
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)

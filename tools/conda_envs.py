@@ -35,6 +35,9 @@ NOTES = {
     "faiss-cpu": "or faiss-gpu on a GPU machine",
     "django-js-lib-leaflet": "only its leaflet.js/css files are used (offline map)",
 }
+# faiss is an extra (`cpu` or `gpu`, one of the two); the conda files take conda-forge's
+# faiss-cpu, and a GPU machine swaps it for conda-forge's faiss-gpu (NOTES).
+FAISS_EXTRA = "cpu"
 # Version operators that mean the same to pip and conda.
 CONDA_OPERATORS = {"==", "!=", "<=", ">=", "<", ">"}
 
@@ -86,8 +89,11 @@ ENV_FILES = (
 
 
 def dependencies(pyproject: Path = PYPROJECT) -> list[tuple[str, str]]:
-    """(PyPI name, version specifier as written) of every `[project] dependencies` entry."""
-    entries = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    """(PyPI name, version specifier) of every `[project] dependencies` entry and of faiss."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    entries = project["dependencies"] + project.get("optional-dependencies", {}).get(
+        FAISS_EXTRA, []
+    )
     parsed = []
     for entry in entries:
         requirement = Requirement(entry)

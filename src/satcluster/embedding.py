@@ -10,10 +10,12 @@ point (faiss would otherwise silently subsample to 256 points per centroid).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-import faiss
 import numpy as np
 import torch
+
+from satcluster.faiss_module import load_faiss
 
 __all__ = [
     "COVARIANCE_CHUNK",
@@ -104,6 +106,7 @@ def kmeans(
     n, d = x.shape
     if k > n:
         raise ValueError(f"k-means: k={k} is larger than the number of points ({n})")
+    faiss = load_faiss()
     use_gpu = faiss_gpu_count() > 0 if gpu is None else gpu
     clus = faiss.Clustering(d, k)
     clus.seed = int(seed)
@@ -124,18 +127,19 @@ def kmeans(
 def faiss_gpu_count() -> int:
     """GPUs faiss can use (0 with faiss-cpu)."""
     try:
-        return int(faiss.get_num_gpus())
+        return int(load_faiss().get_num_gpus())
     except AttributeError:  # faiss-cpu
         return 0
 
 
-def index_to_gpu(index: faiss.Index) -> faiss.Index:
+def index_to_gpu(index: Any) -> Any:
     """``index`` on the current torch CUDA device only (device 0 when torch sees none).
 
     Not ``index_cpu_to_all_gpus``: under DDP rank 0 clusters while the other
     ranks hold their own GPUs, which it must not take memory on.
     """
     device = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    faiss = load_faiss()
     resources = faiss.StandardGpuResources()
     gpu_index = faiss.index_cpu_to_gpu(resources, device, index)
     gpu_index.referenced_objects = [resources]  # the resources must outlive the index

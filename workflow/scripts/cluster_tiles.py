@@ -1,13 +1,12 @@
 """Snakemake adapter: embedding and k-means labels for every k from the DeepCluster features."""
 
-import faiss
-
 from satcluster.clusters import cluster_tiles
+from satcluster.faiss_module import set_faiss_threads
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])
-faiss.omp_set_num_threads(snakemake.threads)
 with user_errors_exit(log), timed(log, "clusters stage"):
+    set_faiss_threads(snakemake.threads)
     table = cluster_tiles(
         snakemake.input.features,
         labels_path=snakemake.output.labels,

@@ -1,13 +1,12 @@
 """Snakemake adapter: the seeds' consensus labels and tile confidence for every k."""
 
-import faiss
-
 from satcluster.consensus import consensus_clusters
+from satcluster.faiss_module import set_faiss_threads
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])
-faiss.omp_set_num_threads(snakemake.threads)
 with user_errors_exit(log), timed(log, "consensus stage"):
+    set_faiss_threads(snakemake.threads)
     table = consensus_clusters(
         list(snakemake.input.embeddings),
         list(snakemake.input.labels),

@@ -1,13 +1,12 @@
 """Snakemake adapter: NMI/ARI of the clusters and two baselines against the planted phenotypes."""
 
-import faiss
-
 from satcluster.evaluation import evaluate_phenotypes
+from satcluster.faiss_module import set_faiss_threads
 from satcluster.runlog import setup_logging, user_errors_exit
 
 log = setup_logging(snakemake.log[0])
-faiss.omp_set_num_threads(snakemake.threads)
 with user_errors_exit(log):
+    set_faiss_threads(snakemake.threads)
     table = evaluate_phenotypes(
         snakemake.input.tiles,
         snakemake.input.index,

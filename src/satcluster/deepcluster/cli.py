@@ -27,6 +27,7 @@ from satcluster.deepcluster.settings import Settings, check_inputs
 from satcluster.deepcluster.tiles import folder_to_tiles
 from satcluster.deepcluster.train import train_deepcluster
 from satcluster.errors import InputError
+from satcluster.faiss_module import set_faiss_threads
 from satcluster.runlog import setup_logging, user_errors_exit
 
 __all__ = [
@@ -173,11 +174,9 @@ def _run_worker(
 
 
 def _set_threads(threads: int | None, nproc: int) -> None:
-    import faiss
-
     total = threads or _cpu_count()
     torch.set_num_threads(max(1, total // nproc))
-    faiss.omp_set_num_threads(total)
+    set_faiss_threads(total)
 
 
 def _cpu_count() -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.metrics import normalized_mutual_info_score
 
 from satcluster.deepcluster.settings import METHODS
 from satcluster.embedding import faiss_gpu_count, index_to_gpu, kmeans, pca_whiten_l2
+from satcluster.faiss_module import load_faiss
 
 __all__ = ["METHODS", "Clustering", "cluster_balance", "cluster_features", "nmi", "pic"]
 
@@ -76,7 +76,7 @@ def pic(
 
 
 def _knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    index = faiss.IndexFlatL2(x.shape[1])
+    index = load_faiss().IndexFlatL2(x.shape[1])
     if faiss_gpu_count() > 0:
         index = index_to_gpu(index)  # this rank's GPU only
     index.add(x)
