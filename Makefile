@@ -75,7 +75,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/deepcluster.py
 
 # Time and peak memory of every stage on demo cities of 10^4, 3 x 10^4 and 10^5 tiles
-# (about 45 minutes on 2 cores; see BENCHMARKS.md).
+# (about 25 minutes on an idle 2-core machine; see BENCHMARKS.md).
 scale-benchmark: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
 

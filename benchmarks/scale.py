@@ -1,6 +1,6 @@
 """Cost of every stage as the city grows: time and peak memory per rule at 10^4 .. 10^5 tiles.
 
-Reproduce (repository root; about 45 minutes on 2 cores):
+Reproduce (repository root; about 25 minutes on an idle 2-core machine):
 
     make scale-benchmark          # = .venv/bin/python benchmarks/scale.py
 
