@@ -130,6 +130,12 @@ class Settings:
         added=True,
     )
     amp: bool = setting(True, "bf16 autocast on GPU (default: on)", added=True)
+    compile: bool = setting(
+        False,
+        "on a GPU, torch.compile the model and fuse the SGD steps: the same training, "
+        "faster kernels (default: off; ignored on the CPU)",
+        added=True,
+    )
     checkpoints: int = setting(
         25000, "iterations between two checkpoints (default: %(default)s)", rerun=False
     )

@@ -44,6 +44,7 @@ from satcluster.deepcluster.resume import Checkpoints, signature
 from satcluster.deepcluster.sampler import rank_slice, shard_range, uniform_label_sample
 from satcluster.deepcluster.seeds import mix_seed, seed_everything, u32
 from satcluster.deepcluster.settings import Settings, check_settings
+from satcluster.deepcluster.speedups import FeatureRows, compile_backend, compiled, set_fused
 from satcluster.deepcluster.tiles import open_tiles
 from satcluster.deepcluster.training_log import Clock, log_row
 
@@ -97,6 +98,9 @@ class DeepCluster:
         self.optimizer = torch.optim.SGD(
             backbone, lr=s.lr, momentum=s.momentum, weight_decay=10**s.wd
         )
+        self.backend = compile_backend(ctx.device) if s.compile else None
+        if s.compile and self.backend is None:
+            log.info("--compile (deepcluster.compile) applies on a GPU only: running eagerly")
         self.transform = BatchTransform(
             self.tile_shape, self.input_size, ctx.device, channels_last=True
         )
@@ -105,7 +109,14 @@ class DeepCluster:
         )
         # this run's last checkpoint, else --resume (weights, or weights + optimiser + epoch)
         self.progress = self.checkpoints.restore(self.model, self.optimizer, s)
-        self.net = distributed.wrap(self.model, ctx)
+        set_fused(self.optimizer, self.backend is not None)
+        self.wrap()
+
+    def wrap(self) -> None:
+        """The training net (DDP-wrapped when distributed) and the feature pass, compiled or not."""
+        self.net = distributed.wrap(self.model, self.ctx)
+        self.train_net = compiled(self.net, self.backend)
+        self.embed = compiled(self.model.embed, self.backend)
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self, outputs: Outputs) -> list[dict[str, Any]]:
@@ -163,6 +174,7 @@ class DeepCluster:
         distributed.barrier(self.ctx)
         start, stop = shard_range(self.n, self.ctx.rank, self.ctx.world_size)
         out = np.load(partial, mmap_mode="r+")
+        rows = FeatureRows(out, self.ctx.device)
         batches = make_batches(np.arange(start, stop), self.per_rank_batch)
         loader = BatchLoader(self.tiles, batches, self.s.workers, pin=self.on_gpu)
         # every shard from the model that rank 0 saves (BatchNorm statistics included)
@@ -170,8 +182,8 @@ class DeepCluster:
         self.model.eval()
         with torch.inference_mode(), self._autocast():
             for indices, batch in self._progress_bar(loader, f"features {epoch}"):
-                embedding = self.model.embed(self.transform.eval(batch))
-                out[indices[0] : indices[-1] + 1] = embedding.float().cpu().numpy()
+                rows.put(int(indices[0]), self.embed(self.transform.eval(batch)))
+            rows.close()
         self.model.train()
         out.flush()
         del out
@@ -207,9 +219,11 @@ class DeepCluster:
         """Head weights N(0, 0.01), bias 0, the same on every rank (seeded by epoch)."""
         generator = torch.Generator().manual_seed(mix_seed(self.s.seed, epoch, 0xC1A55))
         if reset_head(self.model, n_labels, generator):  # PIC: another number of clusters
-            self.net = self.model  # drop the old DDP wrapper (and its gradient hooks) first
+            # drop the old DDP wrapper (and its gradient hooks) first
+            self.net = self.train_net = self.model
+            self.embed = self.model.embed
             gc.collect()
-            self.net = distributed.wrap(self.model, self.ctx)
+            self.wrap()
 
     def train_epoch(
         self, clustering: Clustering, sample: np.ndarray, epoch: int, start: int, clock: Clock
@@ -219,7 +233,10 @@ class DeepCluster:
         self.net.train()
         # the head gets its own momentum-free SGD, recreated with the head every epoch
         head_optimizer = torch.optim.SGD(
-            self.model.top_layer.parameters(), lr=s.lr, weight_decay=10**s.wd
+            self.model.top_layer.parameters(),
+            lr=s.lr,
+            weight_decay=10**s.wd,
+            fused=self.backend is not None or None,
         )
         targets = torch.from_numpy(clustering.labels).to(ctx.device)
         batches = make_batches(sample, self.per_rank_batch)
@@ -238,7 +255,7 @@ class DeepCluster:
             x = self.transform.train(batch, generator)
             y = targets[torch.from_numpy(indices).to(ctx.device)]
             with self._autocast():
-                loss = F.cross_entropy(self.net(x).float(), y)
+                loss = F.cross_entropy(self.train_net(x).float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             head_optimizer.zero_grad(set_to_none=True)
             loss.backward()
