@@ -19,8 +19,9 @@ rule demo_city:
         f"{CITY_ROOT_BENCHMARKS}/demo/demo_city.tsv"
     conda:
         CONDA_ENV
+    threads: 4  # painting the imagery; the same bytes on any number
     resources:
-        mem_mb=2000,
+        mem_mb=4000,  # one strip in the painting per thread: ~350 MB each at 25,000 px wide
         runtime=30,
     params:
         seed=demo_setting("seed"),

@@ -22,5 +22,6 @@ with user_errors_exit(log):
             n_scenes=n_scenes,
             crs=snakemake.params.crs,
             phenotype_shares=snakemake.params.phenotype_shares,
+            threads=snakemake.threads,
         )
     log.info("wrote %d files under %s", len(city.files()), out_dir)

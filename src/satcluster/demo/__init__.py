@@ -162,6 +162,7 @@ def generate_demo_city(
     n_scenes: int = 2,
     crs: str = DEFAULT_CRS,
     phenotype_shares: Sequence[float] | None = None,
+    threads: int = 1,
 ) -> DemoCity:
     """Write every demo product under ``out_dir`` (same settings, same files).
 
@@ -170,7 +171,8 @@ def generate_demo_city(
     metres of the imagery, truth and Landsat (the lon/lat products are converted from it);
     ``phenotype_shares``: target area share of each of the 8 phenotypes (None: the
     paper's). With the defaults the files are the same bytes as before these settings
-    existed (GeoPackages apart from their write timestamp). Returns the paths written.
+    existed (GeoPackages apart from their write timestamp). ``threads`` paint the imagery
+    (the same bytes for any number). Returns the paths written.
 
     Files are generated in a temporary directory beside ``out_dir`` and moved into
     place only when all of them are written, so a failure leaves no partial output.
@@ -184,7 +186,9 @@ def generate_demo_city(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
     try:
-        staged = _write_all(tmp_dir, seed, size_m, resolution_m, n_scenes, crs, phenotype_shares)
+        staged = _write_all(
+            tmp_dir, seed, size_m, resolution_m, n_scenes, crs, phenotype_shares, threads
+        )
         final = demo_city_paths(out_dir, n_scenes)
         for src, dst in zip(staged.files(), final.files(), strict=True):
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +206,7 @@ def _write_all(
     n_scenes: int,
     crs: str,
     phenotype_shares: Sequence[float] | None,
+    threads: int,
 ) -> DemoCity:
     paths = demo_city_paths(out_dir, n_scenes)
     for path in paths.files():
@@ -218,7 +223,7 @@ def _write_all(
         len(layout.buildings),
     )
     with timed(log, "imagery"):
-        write_scenes(layout, out_dir / "imagery", n_scenes, seed)
+        write_scenes(layout, out_dir / "imagery", n_scenes, seed, threads)
     with timed(log, "vectors"):
         write_buildings(layout, paths.buildings, np.random.default_rng([seed, 2]))
         write_truth(layout, paths.truth)
