@@ -19,15 +19,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_demo_workflow(
-    workdir: Path, overrides: dict, cores: int, targets: Sequence[str] = ()
+    workdir: Path,
+    overrides: dict,
+    cores: int,
+    targets: Sequence[str] = (),
+    options: Sequence[str] = (),
 ) -> float:
-    """Run Snakemake in ``workdir`` on the demo config plus ``overrides``; wall seconds."""
+    """Run Snakemake in ``workdir`` on the demo config plus ``overrides``; wall seconds.
+
+    ``options``: more Snakemake options (e.g. ``--set-threads``), placed before the config.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     overlay = workdir / "benchmark_overrides.yaml"
     overlay.write_text(yaml.safe_dump(overrides))
     command = [
-        str(Path(sys.executable).with_name("snakemake")),
+        sys.executable,  # `-m snakemake`: also where it is installed with `pip --target`
+        "-m",
+        "snakemake",
         *targets,  # before the options: --configfile takes every word that follows it
+        *options,
         "--snakefile",
         str(ROOT / "workflow" / "Snakefile"),
         "--directory",
