@@ -167,3 +167,14 @@ def test_whitening_stops_at_the_rank_of_the_features():
     assert embedding.shape == (60, 2)
     assert np.isfinite(embedding).all()
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)
+
+
+def test_cluster_means_skip_missing_values_and_mark_empty_clusters():
+    from satcluster.cluster_means import cluster_means
+
+    labels = np.array([0, 0, 2, 2, 2])
+    values = np.array([1.0, 3.0, np.nan, 4.0, 6.0])
+    means = cluster_means(labels, values, 4)
+    assert means[0] == 2.0 and means[2] == 5.0  # the NaN tile is left out
+    assert np.isnan(means[1]) and np.isnan(means[3])
+    assert cluster_means(labels, values, 4, empty=np.inf)[1] == np.inf

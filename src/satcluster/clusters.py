@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from satcluster.cluster_means import cluster_means
 from satcluster.columns import labels_file_column
 from satcluster.embedding import kmeans, pca_whiten_l2
 from satcluster.errors import InputError
@@ -87,14 +88,6 @@ def kmeans_all_ks(
     return labels
 
 
-def _mean_per_cluster(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Mean of ``values`` per cluster id 0..k-1 (+inf for empty clusters, so they sort last)."""
-    sums = np.bincount(labels, weights=values, minlength=k)
-    counts = np.bincount(labels, minlength=k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / counts, np.inf)
-
-
 def _renumber(labels: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Relabel so that old id ``order[i]`` becomes ``i``."""
     new_id = np.empty_like(order)
@@ -108,7 +101,7 @@ def order_labels(labels_by_k: dict[int, np.ndarray], pc1: np.ndarray) -> dict[in
     parent: np.ndarray | None = None
     for k in sorted(labels_by_k):
         labels = np.asarray(labels_by_k[k], dtype=np.int64)
-        mean_pc1 = _mean_per_cluster(pc1, labels, k)
+        mean_pc1 = cluster_means(labels, pc1, k, empty=np.inf)
         if parent is None:
             order = np.lexsort((np.arange(k), mean_pc1))
         else:

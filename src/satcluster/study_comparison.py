@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from satcluster.cluster_means import cluster_means
 from satcluster.comparison import (
     CITY,
     city_shares,
@@ -187,11 +188,5 @@ def _mean_confidence(labels: pd.DataFrame, confidence: pd.DataFrame, ks) -> np.n
     """Mean tile confidence of every cluster id 0..k-1, k ascending (rows as the labels)."""
     if not labels[[CITY, "tile_id"]].equals(confidence[[CITY, "tile_id"]]):
         raise ValueError("the consensus labels and confidence hold different tiles")
-    means = []
-    for k, col in zip(sorted(ks), label_columns(ks), strict=True):
-        ids = labels[col].to_numpy()
-        counts = np.bincount(ids, minlength=k)
-        sums = np.bincount(ids, weights=confidence[col].to_numpy(), minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means.append(np.where(counts > 0, sums / counts, np.nan))
-    return np.concatenate(means)
+    columns = zip(sorted(ks), label_columns(ks), strict=True)
+    return np.concatenate([cluster_means(labels[col], confidence[col], k) for k, col in columns])

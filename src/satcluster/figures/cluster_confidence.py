@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from satcluster.cluster_means import cluster_means
 from satcluster.columns import CLUSTER_CONFIDENCE
 from satcluster.errors import InputError
 from satcluster.figures.common import (
@@ -65,22 +66,20 @@ def confidence_summary(
     """
     labels = np.asarray(labels, dtype=np.int64)
     confidence = np.asarray(confidence, dtype=float)
-    known = ~np.isnan(confidence)
     tiles = np.bincount(labels, minlength=n_clusters)
-    rated = np.bincount(labels[known], minlength=n_clusters)
-    total = np.bincount(labels[known], weights=confidence[known], minlength=n_clusters)
     low = np.bincount(
         labels, weights=low_confidence_tiles(confidence, threshold), minlength=n_clusters
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame(
-            {
-                "cluster": np.arange(n_clusters),
-                "tiles": tiles,
-                "mean_confidence": np.where(rated > 0, total / rated, np.nan),
-                "low_share": np.where(tiles > 0, low / tiles, 0.0),
-            }
-        )
+        low_share = np.where(tiles > 0, low / tiles, 0.0)
+    return pd.DataFrame(
+        {
+            "cluster": np.arange(n_clusters),
+            "tiles": tiles,
+            "mean_confidence": cluster_means(labels, confidence, n_clusters),
+            "low_share": low_share,
+        }
+    )
 
 
 def plot_cluster_confidence(
