@@ -20,7 +20,7 @@ import pandas as pd
 
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
-from satcluster.tiling.npy import copy_bytes, write_npy_header
+from satcluster.tiling.npy import copy_bytes, open_for_writing, write_npy_header
 
 __all__ = ["POOLED_INDEX_COLUMNS", "city_labels", "pool_tiles", "split_city", "split_city_table"]
 
@@ -62,7 +62,7 @@ def pool_tiles(
     )
     with atomic_path(out_npy) as tmp_npy, atomic_path(out_index) as tmp_index:
         with contextlib.ExitStack() as stack:
-            dst = stack.enter_context(open(tmp_npy, "wb"))
+            dst = stack.enter_context(open_for_writing(Path(tmp_npy)))
             offset = write_npy_header(dst, (len(index), *tile_shape))
             dst.flush()
             for array in arrays:
