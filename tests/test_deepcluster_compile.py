@@ -20,7 +20,11 @@ import pandas as pd
 import pytest
 import torch
 from functorch.compile import make_boxed_func
-from test_deepcluster import SETTINGS, synthetic_tiles
+from test_deepcluster import (  # one_thread: autouse here too (bit-reproducible runs)
+    SETTINGS,
+    one_thread,  # noqa: F401
+    synthetic_tiles,
+)
 from torch._dynamo.backends.common import aot_autograd
 
 from satcluster.deepcluster import train as train_module
@@ -29,15 +33,6 @@ from satcluster.deepcluster.outputs import Outputs
 from satcluster.deepcluster.settings import Settings
 from satcluster.deepcluster.speedups import FeatureRows, compile_backend, set_fused
 from satcluster.deepcluster.train import DeepCluster
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: bit-reproducible runs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
