@@ -133,10 +133,11 @@ def test_workflow_settings_name_a_missing_or_unknown_key():
 
 
 def test_only_settings_that_change_the_result_are_params():
-    """workers and checkpoints never rerun training; every other config key does."""
+    """workers, checkpoints and compile never rerun training; every other config key does."""
     config = schema_defaults()
     params, runtime = result_settings(config), runtime_settings(config)
-    assert set(runtime) == {"workers", "checkpoints"} == set(WORKFLOW_KEYS) - set(RESULT_KEYS)
+    runtime_keys = {"workers", "checkpoints", "compile"}
+    assert set(runtime) == runtime_keys == set(WORKFLOW_KEYS) - set(RESULT_KEYS)
     assert list(params) == RESULT_KEYS
     assert {**params, **runtime} == workflow_settings(config)
     assert set(SIGNATURE_KEYS) <= set(RESULT_KEYS)  # what a checkpoint must match reruns too

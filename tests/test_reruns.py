@@ -102,9 +102,9 @@ def test_deepcluster_setting_retrains_but_never_retiles(completed_run: WorkflowD
     assert not stages(completed_run, jobs) & {"demo", "tiles", "covariates"}
 
 
-@pytest.mark.parametrize("setting", [{"workers": 2}, {"checkpoints": 7}])
+@pytest.mark.parametrize("setting", [{"workers": 2}, {"checkpoints": 7}, {"compile": True}])
 def test_how_training_runs_never_retrains(completed_run: WorkflowDir, setting):
-    """Threads and checkpoint frequency change how the job runs, not what it writes."""
+    """Threads, checkpoint frequency and kernels change how the job runs, not what it computes."""
     completed_run.update_config({"deepcluster": setting})
     assert completed_run.planned_jobs() == Counter()
 

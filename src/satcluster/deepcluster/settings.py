@@ -8,8 +8,9 @@ metadata the help text, the command-line flags, and two roles:
   the paper's defaults), and, unless ``rerun`` is False, a param of the
   ``train_deepcluster`` rule: changing it retrains. ``rerun=False`` marks the
   keys that change how the job runs but not its result (``workers``,
-  ``checkpoints``): the training script reads them from the config, so
-  changing them never reruns training.
+  ``checkpoints``; ``compile``, whose kernels round differently on a GPU but compute
+  the same training): the training script reads them from the config, so changing
+  them never reruns training.
 
 The argparse options, ``settings_from_args``, the checkpoint signature and the
 argv that the Snakemake script builds are all derived from these fields (see
@@ -135,6 +136,7 @@ class Settings:
         "on a GPU, torch.compile the model and fuse the SGD steps: the same training, "
         "faster kernels (default: off; ignored on the CPU)",
         added=True,
+        rerun=False,  # other kernels, same computation: not worth retraining a day for
     )
     checkpoints: int = setting(
         25000, "iterations between two checkpoints (default: %(default)s)", rerun=False
