@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FAISS ?= cpu
+# the wheel `make install` removes first: both install the one `faiss` package
 FAISS_WHEELS_cpu := faiss-gpu-cu12
 FAISS_WHEELS_gpu := faiss-cpu
 STAMP := $(VENV)/.installed-$(FAISS)
@@ -21,7 +22,6 @@ $(STAMP): pyproject.toml
 	@case '$(FAISS)' in cpu|gpu) ;; *) echo "FAISS must be cpu or gpu, not '$(FAISS)'" >&2; exit 2;; esac
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# the other faiss wheel first: both install the one `faiss` package
 	$(BIN)/python -m pip uninstall --quiet --yes $(FAISS_WHEELS_$(FAISS)) 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[$(FAISS),test]'
 	rm -f $(VENV)/.installed $(VENV)/.installed-*
