@@ -1,4 +1,4 @@
-"""A throw-away single-node SLURM cluster with three fake GPUs, for the workflow tests.
+"""A throw-away single-node SLURM cluster with six fake GPUs, for the workflow tests.
 
 `start_cluster()` installs Debian's SLURM packages when they are missing (root only),
 starts munged, slurmctld and slurmd on free ports with their state, logs and pid files
@@ -8,7 +8,7 @@ slurm.conf and gres.conf go to /etc/slurm/ (SLURM's default place) because Snake
 job step drops every SLURM_* variable, SLURM_CONF included, before it calls srun; a
 config there that this module did not write is never touched (the cluster is then
 unavailable, with that reason).
-The fake GPUs are three /dev/tty devices declared as `gpu` GRES, which is enough for
+The fake GPUs are six /dev/tty devices declared as `gpu` GRES, which is enough for
 SLURM to allocate them and to set CUDA_VISIBLE_DEVICES in a job (see
 shared/reference/slurm-local.md).
 """
@@ -30,7 +30,7 @@ from typing import IO
 
 PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client"]
 DAEMONS = ["munged", "slurmctld", "slurmd"]
-N_FAKE_GPUS = 3
+N_FAKE_GPUS = 6
 # What the node declares, whatever the machine has: enough for every job of the project's
 # profile (training asks for 12 CPUs and 72 GB) to be scheduled, and for the two training
 # jobs of a two-seed study (72 GB each) to run at once. Nothing enforces the limits here
@@ -221,7 +221,7 @@ def _clear_stale_cluster() -> None:
 
 
 def write_config(root: Path, munge_socket: Path) -> Path:
-    """slurm.conf + gres.conf: one node with NODE_CPUS CPUs, NODE_MEMORY_MB and three fake GPUs."""
+    """slurm.conf + gres.conf: one node with NODE_CPUS CPUs, NODE_MEMORY_MB and six fake GPUs."""
     host = socket.gethostname().split(".")[0]
     state, spool, log = root / "state", root / "spool", root / "log"
     for folder in (state, spool, log):

@@ -1,15 +1,16 @@
 """The tiny workflow through a real SLURM, as users run it: `--profile slurm`.
 
-A single-node cluster with three fake GPUs (tests/slurm_cluster.py) runs the workflow with
-the project's profile plus the local-cluster overrides below, from a temporary clone:
+A single-node cluster with six fake GPUs (tests/slurm_cluster.py) runs a study of the tiny
+city (one city, one scale, two seeds, `deepcluster.gpus: 3`) with the project's profile
+plus the local-cluster overrides below, from a temporary clone:
     snakemake --cores all --profile slurm --profile local-slurm --configfile tiny.yaml
-with `deepcluster.gpus: 3`. While it runs, the test records what SLURM allocated to the
-training job, and cancels that job (as a preemption or time limit would) once it has
-written a checkpoint; the profile's `retries` resubmit it and it must resume from there.
-A second run, a study of one city, one scale and two seeds (`deepcluster.seeds: [31, 32]`
-with `gpus: 1`, same profile and overrides), checks that each seed trains in its own
-one-GPU job, that the two jobs run at the same time on the node's three GPUs, and that the
-seeds are compared (results/comparison/seed_agreement.csv).
+One run checks what users rely on: every rule is its own SLURM job; each seed trains in a
+job of its own with three GPUs on one node, and the two training jobs run at the same time
+on disjoint GPUs; one training job is cancelled (as a preemption or a time limit would)
+once it has written a checkpoint, and the profile's `retries` resubmit it to resume from
+there; the seeds are compared (results/comparison/seed_agreement.csv); the city's GeoJSON
+is that of a local run. (One run, not a single-city run and a study: each SLURM job
+re-parses the workflow, so a run costs minutes on two cores.)
 Skipped, with the reason, where SLURM cannot run (not root, not Debian).
 """
 
@@ -34,7 +35,7 @@ from slurm_cluster import SlurmCluster, SlurmUnavailable, start_cluster
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 TRAINING_RULE = "train_deepcluster"
-RUN_TIMEOUT_S = 540
+RUN_TIMEOUT_S = 720  # the run takes 6-8 minutes on 2 cores
 # Settings only this accounting-less test cluster needs; real clusters keep the defaults.
 LOCAL_OVERRIDES = {
     "slurm-status-command": "squeue",  # sacct exists but fails without accounting
@@ -45,12 +46,15 @@ LOCAL_OVERRIDES = {
     "latency-wait": 5,
     "jobs": 12,  # all figure jobs at once, yet a sane load on a 2-core machine
 }
-# Training long enough to be caught after its first checkpoint (every 2 iterations).
-SLURM_CONFIG = {"deepcluster": {"gpus": 3, "epochs": 3, "features_epoch": 3, "checkpoints": 2}}
-# A study of one city and one scale: one training job per seed, one GPU each, so that both
-# fit on the node's three GPUs at once.
-STUDY_SEEDS = [31, 32]
-STUDY_CONFIG = {"deepcluster": {"seeds": STUDY_SEEDS, "gpus": 1}}
+# Two seeds of three GPUs each: both training jobs fit on the node's six GPUs at once, and
+# train long enough to be caught after a first checkpoint (every 2 iterations).
+SEEDS = [31, 32]
+GPUS = 3
+SLURM_CONFIG = {
+    "deepcluster": {
+        "seeds": SEEDS, "gpus": GPUS, "epochs": 3, "features_epoch": 3, "checkpoints": 2,
+    }
+}  # fmt: skip
 SUBMITTED = re.compile(
     r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/"
 )
@@ -64,18 +68,27 @@ class SlurmRun:
     returncode: int
     log: str
     expected_jobs: Counter
-    training_job: str = ""
-    training_scontrol: str = ""
-    cancelled: bool = False
     finished: list[dict[str, str]] = field(default_factory=list)
-    # The study run: `scontrol show job` of every training job, recorded while it ran, and
-    # the most training jobs squeue showed RUNNING at one moment.
+    # Recorded while it ran: `scontrol -d show job` of every training job (the resubmitted
+    # one included), the most training jobs squeue showed RUNNING at one moment, and the
+    # job cancelled after its checkpoint.
     training_jobs: dict[str, str] = field(default_factory=dict)
     running_together: list[str] = field(default_factory=list)
+    cancelled_job: str = ""
 
     def submissions(self) -> list[tuple[str, str]]:
         """(rule, SLURM job id) for every job Snakemake submitted."""
         return [(rule, slurm_id) for _, slurm_id, rule in SUBMITTED.findall(self.log)]
+
+    def scale(self) -> int:
+        return self.workdir.read_config()["tiles"]["size_px"]
+
+    def model_dir(self, seed: int) -> Path:
+        return self.workdir.path / f"results/pooled/{self.scale()}px/seed{seed}"
+
+    def training_log(self, seed: int) -> str:
+        path = f"logs/pooled/{self.scale()}px/seed{seed}/deepcluster/train_deepcluster.log"
+        return (self.workdir.path / path).read_text()
 
 
 @pytest.fixture(scope="module")
@@ -94,30 +107,27 @@ def squeue_jobs(cluster: SlurmCluster) -> list[tuple[str, str, str]]:
     return [tuple(line.split("|", 2)) for line in result.stdout.splitlines() if "|" in line]
 
 
-def cancel_training_after_checkpoint(
-    cluster: SlurmCluster, run: SlurmRun, process: subprocess.Popen
-) -> None:
-    """Record the running training job's allocation, then scancel it after its checkpoint."""
-    checkpoint = run.workdir.path / "results/deepcluster/checkpoints/last.pt"
-    while process.poll() is None:
-        running = [
-            job_id
-            for job_id, comment, state in squeue_jobs(cluster)
-            if TRAINING_RULE in comment and state == "RUNNING"
-        ]
-        if running and not run.training_job:
-            run.training_job = running[0]
-            run.training_scontrol = cluster.run("scontrol", "show", "job", running[0]).stdout
-        if running and checkpoint.is_file():
-            cluster.run("scancel", running[0])
-            run.cancelled = True
-            return
-        time.sleep(0.2)
+def training_seed(scontrol: str) -> int:
+    """The seed of a training job, from its comment (`rule_<rule>_wildcards_<scale>_<seed>`)."""
+    match = re.search(rf"Comment=rule_{TRAINING_RULE}_wildcards_(\d+)_(-?\d+)\b", scontrol)
+    assert match, scontrol
+    return int(match.group(2))
 
 
-def record_training_jobs(cluster: SlurmCluster, run: SlurmRun, process: subprocess.Popen) -> None:
-    """Record every training job's allocation and which of them ran at the same moment."""
-    expected = run.expected_jobs[TRAINING_RULE]
+def gpu_indices(scontrol: str) -> set[int]:
+    """The GPUs SLURM gave a job, from `scontrol -d show job` (`GRES=gpu:3(IDX:0-2)`)."""
+    match = re.search(r"GRES=gpu[^(\s]*\(IDX:([\d,-]+)\)", scontrol)
+    assert match, scontrol
+    indices = set()
+    for part in match.group(1).split(","):
+        first, _, last = part.partition("-")
+        indices.update(range(int(first), int(last or first) + 1))
+    return indices
+
+
+def watch_training(cluster: SlurmCluster, run: SlurmRun, process: subprocess.Popen) -> None:
+    """Record every training job's allocation and which of them ran at one moment; scancel
+    the first one to write a checkpoint, once."""
     while process.poll() is None:
         running = [
             job_id
@@ -126,11 +136,18 @@ def record_training_jobs(cluster: SlurmCluster, run: SlurmRun, process: subproce
         ]
         for job_id in running:
             if job_id not in run.training_jobs:
-                run.training_jobs[job_id] = cluster.run("scontrol", "show", "job", job_id).stdout
+                shown = cluster.run("scontrol", "-d", "show", "job", job_id).stdout
+                run.training_jobs[job_id] = shown
         if len(running) > len(run.running_together):
             run.running_together = running
-        if len(run.training_jobs) >= expected and not running:
-            return  # every training job has run; the rest is not watched
+        for job_id in running if not run.cancelled_job else []:
+            seed = training_seed(run.training_jobs[job_id])
+            if (run.model_dir(seed) / "deepcluster/checkpoints/last.pt").is_file():
+                cluster.run("scancel", job_id)
+                run.cancelled_job = job_id
+                break
+        if run.cancelled_job and len(run.training_jobs) > len(SEEDS) and not running:
+            return  # every training job and the resubmitted one have run
         time.sleep(0.2)
 
 
@@ -169,18 +186,18 @@ def run_under_slurm(cluster: SlurmCluster, dest: Path, overrides: dict, watch: W
 @pytest.fixture(scope="module")
 def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
     dest = tmp_path_factory.mktemp("slurm_run") / "clone"
-    return run_under_slurm(cluster, dest, SLURM_CONFIG, cancel_training_after_checkpoint)
+    return run_under_slurm(cluster, dest, SLURM_CONFIG, watch_training)
 
 
-@pytest.fixture(scope="module")
-def slurm_study_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
-    dest = tmp_path_factory.mktemp("slurm_study") / "clone"
-    return run_under_slurm(cluster, dest, STUDY_CONFIG, record_training_jobs)
-
-
-def test_workflow_completes_under_slurm(slurm_run: SlurmRun):
+def test_study_completes_under_slurm(slurm_run: SlurmRun):
     assert slurm_run.returncode == 0, slurm_run.log[-8000:]
     assert "Using profiles slurm and local-slurm" in slurm_run.log
+    assert slurm_run.expected_jobs[TRAINING_RULE] == len(SEEDS)
+    scale = slurm_run.scale()
+    assert (slurm_run.workdir.path / f"results/city/{scale}px/cluster_shapefile.geojson").is_file()
+    for seed in SEEDS:
+        assert (slurm_run.model_dir(seed) / "deepcluster/model.pt").is_file(), seed
+        assert (slurm_run.model_dir(seed) / "clusters/city_labels.parquet").is_file(), seed
 
 
 def test_every_rule_ran_as_its_own_slurm_job(slurm_run: SlurmRun):
@@ -193,122 +210,73 @@ def test_every_rule_ran_as_its_own_slurm_job(slurm_run: SlurmRun):
     # SLURM's own record of each job (sacct needs accounting; jobcomp writes a text file).
     states = {record["JobId"]: record["JobState"] for record in slurm_run.finished}
     assert set(slurm_ids) <= set(states)
-    cancelled = {slurm_run.training_job}
+    cancelled = {slurm_run.cancelled_job}
     assert all(states[i] == "COMPLETED" for i in slurm_ids if i not in cancelled), states
-    assert states[slurm_run.training_job] == "CANCELLED"
+    assert states[slurm_run.cancelled_job] == "CANCELLED"
 
 
-def test_training_job_got_three_gpus_on_one_node(slurm_run: SlurmRun):
-    scontrol = slurm_run.training_scontrol
-    assert re.search(r"TresPerJob=gres[:/]gpu:3\b", scontrol), scontrol
-    assert re.search(r"NumNodes=1\b", scontrol), scontrol
-    # No tasks on a GPU job (--ntasks-per-gpu): one script, one process per GPU of its own.
-    assert not re.search(r"NtasksPerTRES:[1-9]", scontrol), scontrol
-    training_log = (slurm_run.workdir.path / "logs/deepcluster/train_deepcluster.log").read_text()
-    assert re.search(r"CUDA_VISIBLE_DEVICES\W+0,1,2\b", training_log), training_log[:3000]
-    assert re.search(r"SLURM_GPUS_ON_NODE\W+3\b", training_log), training_log[:3000]
+def test_each_seed_trained_in_its_own_job_with_three_gpus_on_one_node(slurm_run: SlurmRun):
+    submitted = sorted(i for rule, i in slurm_run.submissions() if rule == TRAINING_RULE)
+    assert sorted(slurm_run.training_jobs) == submitted, slurm_run.training_jobs.keys()
+    seeds = Counter(training_seed(shown) for shown in slurm_run.training_jobs.values())
+    assert sorted(seeds) == SEEDS and sum(seeds.values()) == len(SEEDS) + 1  # + the retry
+    for shown in slurm_run.training_jobs.values():
+        assert re.search(rf"TresPerJob=gres[:/]gpu:{GPUS}\b", shown), shown
+        assert re.search(r"NumNodes=1\b", shown), shown
+        # No tasks on a GPU job (--ntasks-per-gpu): one script, one process per GPU of its own.
+        assert not re.search(r"NtasksPerTRES:[1-9]", shown), shown
+        assert len(gpu_indices(shown)) == GPUS, shown
+    for seed in SEEDS:  # the job's own view (the last attempt's log)
+        training_log = slurm_run.training_log(seed)
+        assert re.search(rf"SLURM_GPUS_ON_NODE\W+{GPUS}\b", training_log), training_log[:3000]
+        assert re.search(r"CUDA_VISIBLE_DEVICES\W+\d+,\d+,\d+\s", training_log), training_log[:3000]
 
 
-def test_cancelled_training_resumes_from_its_checkpoint(slurm_run: SlurmRun):
-    assert slurm_run.cancelled, "training ended before its first checkpoint could be cancelled"
-    assert "Trying to restart job" in slurm_run.log
-    training_log = (slurm_run.workdir.path / "logs/deepcluster/train_deepcluster.log").read_text()
-    assert "resumed from checkpoint" in training_log, training_log[-3000:]
-    epochs = SLURM_CONFIG["deepcluster"]["epochs"]
-    log_table = pd.read_csv(slurm_run.workdir.path / "results/deepcluster/training_log.csv")
-    assert sorted(log_table["epoch"]) == list(range(1, epochs + 1))
-
-
-def test_results_have_the_local_runs_structure(slurm_run: SlurmRun, tiny_run: TinyRun):
-    def files(root: Path) -> set[str]:
-        results = root / "results"
-        return {
-            str(p.relative_to(results))
-            for p in results.rglob("*")
-            if p.is_file() and "checkpoints" not in p.parts
-        }
-
-    assert files(slurm_run.workdir.path) == files(tiny_run.workdir.path)
-    slurm = gpd.read_file(slurm_run.workdir.path / "results/cluster_shapefile.geojson")
-    local = gpd.read_file(tiny_run.workdir.path / "results/cluster_shapefile.geojson")
-    assert list(slurm.columns) == list(local.columns)
-    assert slurm["tile_id"].tolist() == local["tile_id"].tolist()
-    assert slurm.crs == local.crs
-
-
-# --- the study: one city, one scale, two seeds ----------------------------------------------
-
-
-def training_seed(scontrol: str) -> int:
-    """The seed of a training job, from its comment (`rule_<rule>_wildcards_<scale>_<seed>`)."""
-    match = re.search(rf"Comment=rule_{TRAINING_RULE}_wildcards_(\d+)_(-?\d+)\b", scontrol)
-    assert match, scontrol
-    return int(match.group(2))
-
-
-def study_training_log(run: SlurmRun, seed: int) -> str:
-    scale = run.workdir.read_config()["tiles"]["size_px"]
-    path = f"logs/pooled/{scale}px/seed{seed}/deepcluster/train_deepcluster.log"
-    return (run.workdir.path / path).read_text()
-
-
-def test_study_completes_under_slurm(slurm_study_run: SlurmRun):
-    run = slurm_study_run
-    assert run.returncode == 0, run.log[-8000:]
-    assert "Using profiles slurm and local-slurm" in run.log
-    assert run.expected_jobs[TRAINING_RULE] == len(STUDY_SEEDS)
-    assert Counter(rule for rule, _ in run.submissions()) == run.expected_jobs
-    states = {record["JobId"]: record["JobState"] for record in run.finished}
-    assert all(states.get(i) == "COMPLETED" for _, i in run.submissions()), states
-    results = run.workdir.path / "results"
-    scale = run.workdir.read_config()["tiles"]["size_px"]
-    assert (results / "city" / f"{scale}px" / "cluster_shapefile.geojson").is_file()
-    for seed in STUDY_SEEDS:
-        model = results / "pooled" / f"{scale}px" / f"seed{seed}"
-        assert (model / "deepcluster" / "model.pt").is_file(), seed
-        assert (model / "clusters" / "city_labels.parquet").is_file(), seed
-
-
-def test_each_seed_trained_in_its_own_one_gpu_job(slurm_study_run: SlurmRun):
-    run = slurm_study_run
-    submitted = sorted(i for rule, i in run.submissions() if rule == TRAINING_RULE)
-    assert sorted(run.training_jobs) == submitted, run.training_jobs.keys()
-    seeds = {job_id: training_seed(scontrol) for job_id, scontrol in run.training_jobs.items()}
-    assert sorted(seeds.values()) == STUDY_SEEDS
-    for scontrol in run.training_jobs.values():
-        assert re.search(r"TresPerJob=gres[:/]gpu:1\b", scontrol), scontrol
-        assert re.search(r"NumNodes=1\b", scontrol), scontrol
-        assert not re.search(r"NtasksPerTRES:[1-9]", scontrol), scontrol
-    devices = []
-    for seed in STUDY_SEEDS:
-        training_log = study_training_log(run, seed)
-        assert re.search(r"SLURM_GPUS_ON_NODE\W+1\b", training_log), training_log[:3000]
-        device = re.search(r"CUDA_VISIBLE_DEVICES\W+(\d+)\s", training_log)
-        assert device, training_log[:3000]
-        devices.append(device.group(1))
-    assert len(set(devices)) == len(STUDY_SEEDS), devices  # each its own GPU
-
-
-def test_the_two_training_jobs_ran_at_the_same_time(slurm_study_run: SlurmRun):
-    run = slurm_study_run
-    assert sorted(run.running_together) == sorted(run.training_jobs), (
-        f"squeue never showed every training job RUNNING at once: {run.running_together}"
-    )
+def test_the_two_training_jobs_ran_at_the_same_time_on_their_own_gpus(slurm_run: SlurmRun):
+    together = slurm_run.running_together
+    assert len(together) == len(SEEDS), f"squeue never showed both seeds RUNNING: {together}"
+    shown = [slurm_run.training_jobs[job_id] for job_id in together]
+    assert sorted(training_seed(s) for s in shown) == SEEDS
+    first, second = (gpu_indices(s) for s in shown)
+    assert not first & second, shown
     # SLURM's own record agrees: the jobs' [StartTime, EndTime] (whole seconds) overlap.
-    records = {r["JobId"]: r for r in run.finished if r["JobId"] in run.training_jobs}
-    assert sorted(records) == sorted(run.training_jobs)
-    latest_start = max(r["StartTime"] for r in records.values())
-    earliest_end = min(r["EndTime"] for r in records.values())
+    records = [r for r in slurm_run.finished if r["JobId"] in together]
+    assert len(records) == len(together), slurm_run.finished
+    latest_start = max(r["StartTime"] for r in records)
+    earliest_end = min(r["EndTime"] for r in records)
     assert latest_start < earliest_end, records  # ISO times compare as text
 
 
-def test_the_study_compares_the_two_seeds(slurm_study_run: SlurmRun):
-    run = slurm_study_run
-    config = run.workdir.read_config()
-    table = pd.read_csv(run.workdir.path / "results/comparison/seed_agreement.csv")
+def test_cancelled_training_resumes_from_its_checkpoint(slurm_run: SlurmRun):
+    assert slurm_run.cancelled_job, "training ended before its first checkpoint could be cancelled"
+    assert "Trying to restart job" in slurm_run.log
+    seed = training_seed(slurm_run.training_jobs[slurm_run.cancelled_job])
+    training_log = slurm_run.training_log(seed)
+    assert "resumed from checkpoint" in training_log, training_log[-3000:]
+    epochs = SLURM_CONFIG["deepcluster"]["epochs"]
+    log_table = pd.read_csv(slurm_run.model_dir(seed) / "deepcluster/training_log.csv")
+    assert sorted(log_table["epoch"]) == list(range(1, epochs + 1))
+
+
+def test_the_study_compares_the_two_seeds(slurm_run: SlurmRun):
+    config = slurm_run.workdir.read_config()
+    table = pd.read_csv(slurm_run.workdir.path / "results/comparison/seed_agreement.csv")
     assert list(table.columns) == ["scale", "k", "seed_a", "seed_b", "nmi", "ari"]
     assert sorted(table["k"]) == sorted(config["clusters"]["ks"])  # one row per k
     assert (table["scale"] == config["tiles"]["size_px"]).all()
     pairs = set(zip(table["seed_a"], table["seed_b"], strict=True))
-    assert pairs == {tuple(STUDY_SEEDS)}, pairs
+    assert pairs == {tuple(SEEDS)}, pairs
     assert table["nmi"].between(0, 1).all()
+
+
+def test_the_citys_geojson_is_that_of_a_local_run(slurm_run: SlurmRun, tiny_run: TinyRun):
+    scale = slurm_run.scale()
+    slurm = gpd.read_file(
+        slurm_run.workdir.path / f"results/city/{scale}px/cluster_shapefile.geojson"
+    )
+    local = gpd.read_file(tiny_run.workdir.path / "results/cluster_shapefile.geojson")
+    # the seeds' consensus adds its confidence; everything else is the single-seed table
+    assert list(slurm.columns.drop("cluster_confidence")) == list(local.columns)
+    assert slurm["cluster_confidence"].between(0, 1).all()
+    assert slurm["tile_id"].tolist() == local["tile_id"].tolist()
+    assert slurm.crs == local.crs
