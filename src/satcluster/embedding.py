@@ -10,12 +10,14 @@ point (faiss would otherwise silently subsample to 256 points per centroid).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from satcluster.faiss_module import load_faiss
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "COVARIANCE_CHUNK",
@@ -46,6 +48,8 @@ def pca_whiten_l2(
     PCAMatrix took 112 s for 4096-d VGG features on 2 cores (66 s on 16), torch 12 s
     on the same 2 cores and well under a second on a GPU (BENCHMARKS.md).
     """
+    import torch  # on first use: the figure jobs that import this module never pay ~2.7 s
+
     n, d = features.shape
     dim = int(min(dim, d, max(n - 1, 1)))
     rng = np.random.default_rng(seed)
@@ -68,6 +72,8 @@ def _fit_whitening(
     fit: np.ndarray, dim: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and D x dim projection onto the top ``dim`` principal axes, scaled by eigenvalue^-0.5."""
+    import torch
+
     # The fit rows are a fancy-indexed copy already: no second copy unless converting.
     x = torch.from_numpy(np.require(fit, np.float32, ["C", "W"])).to(device)
     mean = x.mean(dim=0)
@@ -86,6 +92,8 @@ def covariance(x: torch.Tensor, mean: torch.Tensor, chunk: int = COVARIANCE_CHUN
     that whitening divides by. Only one block of rows is centred and converted
     at a time; with a single block this is exactly the one-shot product.
     """
+    import torch
+
     n, d = x.shape
     cov = torch.zeros((d, d), dtype=torch.float64, device=x.device)
     for start in range(0, n, chunk):
@@ -138,6 +146,8 @@ def index_to_gpu(index: Any) -> Any:
     Not ``index_cpu_to_all_gpus``: under DDP rank 0 clusters while the other
     ranks hold their own GPUs, which it must not take memory on.
     """
+    import torch
+
     device = torch.cuda.current_device() if torch.cuda.is_available() else 0
     faiss = load_faiss()
     resources = faiss.StandardGpuResources()
