@@ -21,8 +21,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -80,14 +80,16 @@ class SlurmRun:
         """(rule, SLURM job id) for every job Snakemake submitted."""
         return [(rule, slurm_id) for _, slurm_id, rule in SUBMITTED.findall(self.log)]
 
+    @cached_property
     def scale(self) -> int:
+        """The run's one tile size (read once: the watcher asks on every poll)."""
         return self.workdir.read_config()["tiles"]["size_px"]
 
     def model_dir(self, seed: int) -> Path:
-        return self.workdir.path / f"results/pooled/{self.scale()}px/seed{seed}"
+        return self.workdir.path / f"results/pooled/{self.scale}px/seed{seed}"
 
     def training_log(self, seed: int) -> str:
-        path = f"logs/pooled/{self.scale()}px/seed{seed}/deepcluster/train_deepcluster.log"
+        path = f"logs/pooled/{self.scale}px/seed{seed}/deepcluster/train_deepcluster.log"
         return (self.workdir.path / path).read_text()
 
 
@@ -140,24 +142,22 @@ def watch_training(cluster: SlurmCluster, run: SlurmRun, process: subprocess.Pop
                 run.training_jobs[job_id] = shown
         if len(running) > len(run.running_together):
             run.running_together = running
-        for job_id in running if not run.cancelled_job else []:
-            seed = training_seed(run.training_jobs[job_id])
-            if (run.model_dir(seed) / "deepcluster/checkpoints/last.pt").is_file():
-                cluster.run("scancel", job_id)
-                run.cancelled_job = job_id
-                break
+        if not run.cancelled_job:
+            for job_id in running:
+                seed = training_seed(run.training_jobs[job_id])
+                if (run.model_dir(seed) / "deepcluster/checkpoints/last.pt").is_file():
+                    cluster.run("scancel", job_id)
+                    run.cancelled_job = job_id
+                    break
         if run.cancelled_job and len(run.training_jobs) > len(SEEDS) and not running:
             return  # every training job and the resubmitted one have run
         time.sleep(0.2)
 
 
-Watcher = Callable[[SlurmCluster, SlurmRun, subprocess.Popen], None]
-
-
-def run_under_slurm(cluster: SlurmCluster, dest: Path, overrides: dict, watch: Watcher) -> SlurmRun:
-    """Run the tiny workflow (plus overrides) in a clone at dest with the slurm profile and
-    LOCAL_OVERRIDES; `watch` polls the cluster while Snakemake runs."""
-    workdir = new_workflow_dir(dest, overrides)
+def run_under_slurm(cluster: SlurmCluster, dest: Path) -> SlurmRun:
+    """Run the tiny workflow with SLURM_CONFIG in a clone at dest with the slurm profile and
+    LOCAL_OVERRIDES; `watch_training` polls the cluster while Snakemake runs."""
+    workdir = new_workflow_dir(dest, SLURM_CONFIG)
     (workdir.path / "local-slurm").mkdir()
     (workdir.path / "local-slurm" / "config.yaml").write_text(yaml.safe_dump(LOCAL_OVERRIDES))
     run = SlurmRun(workdir, -1, "", workdir.planned_jobs("--forceall"))
@@ -172,7 +172,7 @@ def run_under_slurm(cluster: SlurmCluster, dest: Path, overrides: dict, watch: W
             command, cwd=workdir.path, env=cluster.env(), stdout=log_file, stderr=subprocess.STDOUT
         )
         try:
-            watch(cluster, run, process)
+            watch_training(cluster, run, process)
             run.returncode = process.wait(timeout=RUN_TIMEOUT_S + 90)
         finally:
             if process.poll() is None:
@@ -186,14 +186,14 @@ def run_under_slurm(cluster: SlurmCluster, dest: Path, overrides: dict, watch: W
 @pytest.fixture(scope="module")
 def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
     dest = tmp_path_factory.mktemp("slurm_run") / "clone"
-    return run_under_slurm(cluster, dest, SLURM_CONFIG, watch_training)
+    return run_under_slurm(cluster, dest)
 
 
 def test_study_completes_under_slurm(slurm_run: SlurmRun):
     assert slurm_run.returncode == 0, slurm_run.log[-8000:]
     assert "Using profiles slurm and local-slurm" in slurm_run.log
     assert slurm_run.expected_jobs[TRAINING_RULE] == len(SEEDS)
-    scale = slurm_run.scale()
+    scale = slurm_run.scale
     assert (slurm_run.workdir.path / f"results/city/{scale}px/cluster_shapefile.geojson").is_file()
     for seed in SEEDS:
         assert (slurm_run.model_dir(seed) / "deepcluster/model.pt").is_file(), seed
@@ -270,7 +270,7 @@ def test_the_study_compares_the_two_seeds(slurm_run: SlurmRun):
 
 
 def test_the_citys_geojson_is_that_of_a_local_run(slurm_run: SlurmRun, tiny_run: TinyRun):
-    scale = slurm_run.scale()
+    scale = slurm_run.scale
     slurm = gpd.read_file(
         slurm_run.workdir.path / f"results/city/{scale}px/cluster_shapefile.geojson"
     )
