@@ -15,6 +15,10 @@ CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake
 PY_PATHS := src workflow tests benchmarks tools
 FAST_MARKERS := not slow and not slurm and not browser
+# Whole test files on parallel workers, one per core (at most 4), longest files first (the
+# order tests/conftest.py gives them); TEST_WORKERS=0 runs them all in this one process.
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 .PHONY: install run study test test-fast lint format deps wheel figures report benchmarks scale-benchmark clean
 
@@ -37,10 +41,10 @@ study: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/study_demo.yaml
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "$(FAST_MARKERS)"
+	$(BIN)/pytest $(XDIST) -m "$(FAST_MARKERS)"
 
 # The same commands as .pre-commit-config.yaml's hooks.
 lint: $(STAMP)

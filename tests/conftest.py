@@ -9,6 +9,7 @@ whole workflow once; rerun tests work on copies of it (`completed_run`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
@@ -24,12 +25,35 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from apt_packages import apt_install
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
 TINY_STUDY = REPO / "tests" / "configs" / "tiny_study.yaml"  # merged into TINY_CONFIG
 COPIED = ["config", "workflow", "profiles"]
 RUN_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest test files first: the SLURM run, the tiny study, the other workflow runs.
+
+    `make test` hands whole files to its pytest-xdist workers in this order
+    (`--dist loadfile --no-loadscope-reorder`), so that no long file starts last while the
+    other workers are idle. A file keeps its own order of tests.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slurm"):
+            return 0
+        if "tiny_study_run" in item.fixturenames:
+            return 1
+        return 2 if item.get_closest_marker("slow") else 3
+
+    file_rank: dict[Path, int] = {}
+    for item in items:
+        file_rank[item.path] = min(file_rank.get(item.path, 3), rank(item))
+    items.sort(key=lambda item: file_rank[item.path])
 
 
 def merge(base: dict, overrides: dict) -> dict:
@@ -219,13 +243,49 @@ def workflow_dir(tmp_path: Path) -> WorkflowDir:
     return new_workflow_dir(tmp_path / "clone")
 
 
+def session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test session that every pytest-xdist worker sees.
+
+    Each worker has a base temporary folder of its own (``.../pytest-N/popen-gw0``); their
+    parent is the session's. Without xdist the base folder itself.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def run_once(tmp_path_factory: pytest.TempPathFactory, name: str, overrides: dict | None):
+    """The tiny workflow (plus overrides) run to the end once per session, for all workers.
+
+    The first worker to ask runs it under a file lock; the others wait for it and read its
+    record (where the run is, how long it took, its log, or how it failed): one run, and a
+    failed run fails everywhere with its own message instead of running again.
+    """
+    root = session_folder(tmp_path_factory) / name
+    record = root.with_suffix(".json")
+    with FileLock(root.with_suffix(".lock")):
+        if not record.exists():
+            workdir = new_workflow_dir(root / "clone", overrides)
+            start = time.monotonic()
+            result = workdir.snakemake(check=False)
+            seconds = time.monotonic() - start
+            error = (
+                ""
+                if result.returncode == 0
+                else f"snakemake failed with {result.returncode} in {workdir.path}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-8000:]}"
+            )
+            done = {"path": str(workdir.path), "seconds": seconds, "log": result.stderr}
+            record.write_text(json.dumps({**done, "error": error}))
+    done = json.loads(record.read_text())
+    if done["error"]:
+        raise AssertionError(done["error"])
+    return TinyRun(WorkflowDir(Path(done["path"])), done["seconds"], done["log"])
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     """The whole tiny workflow run once locally (`snakemake --cores 2`), shared by tests."""
-    workdir = new_workflow_dir(tmp_path_factory.mktemp("tiny_run") / "clone")
-    start = time.monotonic()
-    result = workdir.snakemake()
-    return TinyRun(workdir, time.monotonic() - start, result.stderr)
+    return run_once(tmp_path_factory, "tiny_run", None)
 
 
 def tiny_study_overrides() -> dict:
@@ -236,12 +296,7 @@ def tiny_study_overrides() -> dict:
 @pytest.fixture(scope="session")
 def tiny_study_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     """The tiny study run once to the end (`snakemake --cores 2`), shared by tests."""
-    workdir = new_workflow_dir(
-        tmp_path_factory.mktemp("tiny_study") / "clone", tiny_study_overrides()
-    )
-    start = time.monotonic()
-    result = workdir.snakemake()
-    return TinyRun(workdir, time.monotonic() - start, result.stderr)
+    return run_once(tmp_path_factory, "tiny_study", tiny_study_overrides())
 
 
 @pytest.fixture
@@ -318,11 +373,9 @@ def chromium() -> None:
     reason = _debian_root()
     if reason:
         pytest.skip(reason)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env
-    )
+    result = apt_install(["chromium", "chromium-driver"], recommends=True)
+    if result.returncode != 0:
+        pytest.fail(f"apt-get install chromium chromium-driver failed: {result.stderr[-500:]}")
 
 
 @pytest.fixture

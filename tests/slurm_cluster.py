@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from apt_packages import apt_install
+
 PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client"]
 DAEMONS = ["munged", "slurmctld", "slurmd"]
 N_FAKE_GPUS = 6
@@ -172,12 +174,7 @@ def ensure_installed(timeout_s: float = 600) -> None:
         raise SlurmUnavailable("SLURM is not installed and installing it needs root")
     if not Path("/etc/debian_version").is_file() or shutil.which("apt-get") is None:
         raise SlurmUnavailable("SLURM is not installed and this is not Debian (no apt-get)")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout_s)
-    if result.returncode != 0:  # a fresh container has no package lists yet
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=timeout_s)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout_s)
+    result = apt_install(PACKAGES, timeout_s)
     if result.returncode != 0:
         raise SlurmUnavailable(
             f"apt-get install {' '.join(PACKAGES)} failed: {result.stderr[-500:]}"
