@@ -25,11 +25,13 @@ def apt_install(
     extra = [] if recommends else ["--no-install-recommends"]
     install = ["apt-get", "install", "-y", "-qq", *extra, *packages]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(command: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+
     with FileLock(LOCK, timeout=timeout_s):
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout_s)
+        result = apt_get(install)
         if result.returncode != 0:  # a fresh container has no package lists yet
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=timeout_s)
-            result = subprocess.run(
-                install, env=env, capture_output=True, text=True, timeout=timeout_s
-            )
+            apt_get(["apt-get", "update"])
+            result = apt_get(install)
     return result
