@@ -58,13 +58,15 @@ RES = 0.5
 WEST, NORTH = 806_000.0, 620_000.0  # near Accra, on the tile grid
 
 
-def write_scene(path: Path, col_off: int, width: int, height: int, mask: bool, seed: int) -> None:
-    """A smooth-plus-noise RGB scene (compresses like imagery), nodata in one corner."""
+def write_scene(
+    path: Path, col_off: int, width: int, height: int, mask: bool, seed: int, bands: int = 3
+) -> None:
+    """A smooth-plus-noise RGB (or one-band) scene (compresses like imagery), nodata in a corner."""
     rng = np.random.default_rng(seed)
     profile = {
         "driver": "GTiff",
         "dtype": "uint8",
-        "count": 3,
+        "count": bands,
         "width": width,
         "height": height,
         "crs": CRS,
@@ -73,10 +75,10 @@ def write_scene(path: Path, col_off: int, width: int, height: int, mask: bool, s
         "blockxsize": 256,
         "blockysize": 256,
         "compress": "deflate",
-        "photometric": "RGB",
+        "photometric": "RGB" if bands == 3 else "MINISBLACK",
         **({} if mask else {"nodata": 0}),
     }
-    coarse = rng.integers(40, 200, (3, height // 64 + 2, width // 64 + 2)).astype(np.uint8)
+    coarse = rng.integers(40, 200, (bands, height // 64 + 2, width // 64 + 2)).astype(np.uint8)
     strip = 1024
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
         for r0 in range(0, height, strip):
@@ -159,6 +161,9 @@ STEPS = {
     ],
 }
 GENERATORS = {(scene_module, "_cut_tiles")}  # timed step by step, as they are consumed
+# Parts of a step, shown under it and not added to the total again.
+COPY = "  of which: one band copied into 3 channels"
+PARTS = {COPY: [(reader_module.SceneReader, "_copy_channels")]}
 
 
 def _add(totals: dict, item: str, wall: float, cpu: float) -> None:
@@ -213,7 +218,7 @@ def itemised_tiling(paths: list[Path], out: Path, size_px: int, window_rows: int
     totals: dict[str, tuple[float, float]] = {}
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.object(scene_module, "_read_ahead", in_order))
-        for item, targets in STEPS.items():
+        for item, targets in {**STEPS, **PARTS}.items():
             for owner, name in targets:
                 wrap = timed_generator if (owner, name) in GENERATORS else timed
                 patched = wrap(getattr(owner, name), item, totals)
@@ -249,6 +254,9 @@ def main() -> None:
     parser.add_argument("--size-px", type=int, default=64, help="tile side (px)")
     parser.add_argument("--window-rows", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--bands", type=int, choices=(1, 3), default=3, help="1: single-band (pan) scenes"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -258,10 +266,13 @@ def main() -> None:
         width = (height * 6 // 10) // 256 * 256  # two strips of 60% width, 20% overlap
         paths = [tmp / "scene_0.tif", tmp / "scene_1.tif"]
         start = time.perf_counter()
-        write_scene(paths[0], 0, width, height, mask=False, seed=0)
-        write_scene(paths[1], height - width, width, height, mask=True, seed=1)
-        print(f"wrote 2 scenes of {width} x {height} px in {time.perf_counter() - start:.1f} s")
-        source_mb = sum(rasterio.open(p).width * rasterio.open(p).height * 3 for p in paths) / 1e6
+        write_scene(paths[0], 0, width, height, mask=False, seed=0, bands=args.bands)
+        write_scene(paths[1], height - width, width, height, mask=True, seed=1, bands=args.bands)
+        print(
+            f"wrote 2 scenes of {width} x {height} px, {args.bands} band(s), in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+        source_mb = sum(width * height * args.bands for _ in paths) / 1e6
         out = tmp / "tiles"
         out.mkdir()
         times = measure(paths, out, tmp / "floor.npy", args)
@@ -323,6 +334,7 @@ def print_items(repeats: int, times: dict) -> None:
         ("= floor: plain read + one write", tuple(np.add(read, write))),
         (f"  (plain read, GDAL on {DECODE_THREADS} threads)", times["threaded"]),
         (READ, steps[READ]),
+        *[(COPY, steps[COPY])] * (COPY in steps),
         (CUT, steps[CUT]),
         (f"{WRITE} ({scene_mb:.0f} MB)", steps[WRITE]),
         (f"{GATHER} ({tiles_mb:.0f} MB)", steps[GATHER]),

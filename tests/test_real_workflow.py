@@ -117,3 +117,32 @@ def test_sentinel2_ndvi_through_the_workflow(tmp_path: Path):
     valid = table["ndvi_valid_fraction"] > 0
     assert valid.mean() > 0.9
     assert np.allclose(table.loc[valid, "ndvi_mean"], 5 / 7, atol=1e-6)
+
+
+ROTTERDAM_PAN = REAL / "rotterdam_spacenet6" / "pan1.tif"
+
+
+@pytest.mark.skipif(not ROTTERDAM_PAN.is_file(), reason=f"no real samples at {REAL}")
+def test_single_band_scene_gives_the_same_labels_in_two_runs(tmp_path: Path):
+    """Issue 23: a single-band scene (SpaceNet 6 WorldView pan, uint16) run twice, to labels.
+
+    Tiles, features and labels must be byte for byte the same, and every tile's three
+    channels equal (the band is copied into them, never read through a repeated band map).
+    """
+    overrides = {
+        "demo": {"enabled": False},
+        "crs": "EPSG:32631",
+        "inputs": {"imagery": [str(ROTTERDAM_PAN)]},
+        "tiles": {"size_px": 32, "max_nodata_fraction": 0.5},
+    }
+    outputs = ["tiles/tiles.npy", "deepcluster/features.npy", "clusters/labels.parquet"]
+    runs = []
+    for name in ("first", "second"):
+        workdir = new_workflow_dir(tmp_path / name, overrides)
+        workdir.snakemake("results/clusters/labels.parquet")
+        runs.append({out: (workdir.path / "results" / out).read_bytes() for out in outputs})
+    for out in outputs:
+        assert runs[0][out] == runs[1][out], f"{out} differs between two runs of one config"
+    tiles = np.load(tmp_path / "first" / "results" / "tiles" / "tiles.npy")
+    assert len(tiles) > 100
+    assert (tiles[..., 0] == tiles[..., 1]).all() and (tiles[..., 0] == tiles[..., 2]).all()

@@ -2,7 +2,9 @@
 
 Bands: RGB is used as is; an alpha band is a mask; with four or more colour bands the
 red/green/blue colour interpretations are used when present, else bands 1-3 (R, G, B, NIR
-order assumed); a single band is replicated to three channels (with a warning). uint16,
+order assumed); a single band is read once and copied into the three channels (with a
+warning): no band is ever named twice in a GDAL band map, since GDAL's multi-threaded
+GeoTIFF reader is not bound to fill every channel of a repeated band. uint16,
 float32 and float64 imagery is scaled to uint8 per band, mapping the ``uint16_percentiles``
 of the scene's valid pixels to 0 and 255; the percentiles come from a decimated read (an
 overview when the file has one) of at most ``PERCENTILE_SAMPLE_PX`` pixels a side. In
@@ -54,6 +56,17 @@ class BandChoice:
 
     rgb: tuple[int, int, int]
     alpha: int | None
+
+    @property
+    def distinct(self) -> tuple[int, ...]:
+        """The bands to read, each once, in channel order (one band for single-band imagery)."""
+        return tuple(dict.fromkeys(self.rgb))
+
+    @property
+    def channels(self) -> tuple[int, int, int]:
+        """For each of R, G, B, its position in ``distinct``."""
+        distinct = self.distinct
+        return tuple(distinct.index(band) for band in self.rgb)
 
 
 def choose_bands(src: rasterio.DatasetReader, name: str, label: str | None = None) -> BandChoice:
@@ -122,7 +135,8 @@ def stretch_limits(
     """
     step = max(1, math.ceil(max(src.height, src.width) / PERCENTILE_SAMPLE_PX))
     shape = (math.ceil(src.height / step), math.ceil(src.width / step))
-    data = src.read(list(bands.rgb), out_shape=(3, *shape), resampling=Resampling.nearest)
+    distinct = list(bands.distinct)
+    data = src.read(distinct, out_shape=(len(distinct), *shape), resampling=Resampling.nearest)
     if bands.alpha is not None:
         valid = src.read(bands.alpha, out_shape=shape, resampling=Resampling.nearest) != 0
     else:
@@ -131,7 +145,7 @@ def stretch_limits(
         valid &= np.isfinite(data).all(axis=0)
     if not valid.any():
         return np.zeros(3), np.ones(3)
-    low, high = np.percentile(data[:, valid], percentiles, axis=1)
+    low, high = np.percentile(data[:, valid], percentiles, axis=1)[:, list(bands.channels)]
     if data.dtype.kind == "f":  # reflectances may span less than 1: widen only an empty range
         return low, np.where(high > low, high, low + 1)
     return low, np.maximum(high, low + 1)
@@ -235,12 +249,30 @@ class SceneReader:
         _clear_outside(valid, inside)
         if r1 > r0 and c1 > c0:
             window = Window(c0, r0, c1 - c0, r1 - r0)
-            # GDAL writes straight into the pixel-interleaved buffer (a strided (3, h, w) view).
-            ds.read(list(self.bands.rgb), window=window, out=pixels[inside].transpose(2, 0, 1))
+            self._read_pixels(window, pixels[inside])
             self._read_valid(window, pixels[inside], valid[inside])
         if self.limits is not None:
             pixels = to_uint8(pixels, *self.limits)
         return pixels, valid
+
+    def _read_pixels(self, window: Window, pixels: np.ndarray) -> None:
+        """Fill the (h, w, 3) ``pixels`` with ``window``: each band read once, then copied.
+
+        GDAL writes straight into the pixel-interleaved buffer (a strided (n, h, w) view of
+        its first n channels); a band that makes several channels (single-band imagery) is
+        then copied into the others.
+        """
+        distinct = self.bands.distinct
+        self.dataset.read(
+            list(distinct), window=window, out=pixels[..., : len(distinct)].transpose(2, 0, 1)
+        )
+        self._copy_channels(pixels)
+
+    def _copy_channels(self, pixels: np.ndarray) -> None:
+        """Copy each band that makes several channels (single-band imagery) into the others."""
+        for channel, source in enumerate(self.bands.channels):
+            if source != channel:
+                pixels[..., channel] = pixels[..., source]
 
     def _buffers(self, height_px: int) -> tuple[np.ndarray, np.ndarray]:
         """Two window buffers used in turn: one is read while the caller cuts the other."""
