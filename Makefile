@@ -1,5 +1,6 @@
 # Two commands do all the set-up: `make run` and `make test`.
-# Both (re)install the project into .venv when it is missing or pyproject.toml changed.
+# Both (re)install the project into .venv when it is missing or pyproject.toml or
+# constraints.txt changed; pip takes the versions in constraints.txt (the tested set).
 # `make test-fast` runs the unit tests only (no slow, slurm or browser marker).
 # pytest exits 5 when it collects no test: make stops on it like on any failure.
 # `make install FAISS=gpu` installs faiss's GPU wheel (the `gpu` extra) instead of faiss-cpu.
@@ -20,14 +21,14 @@ FAST_MARKERS := not slow and not slurm and not browser
 TEST_WORKERS ?= auto
 XDIST := -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
-.PHONY: install run study test test-fast lint format deps wheel figures report benchmarks scale-benchmark clean
+.PHONY: constraints install run study test test-fast lint format deps wheel figures report benchmarks scale-benchmark clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@case '$(FAISS)' in cpu|gpu) ;; *) echo "FAISS must be cpu or gpu, not '$(FAISS)'" >&2; exit 2;; esac
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip uninstall --quiet --yes $(FAISS_WHEELS_$(FAISS)) 2>/dev/null || true
-	$(BIN)/python -m pip install --quiet -e '.[$(FAISS),test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(FAISS),test]'
 	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -58,6 +59,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix $(PY_PATHS)
 	$(BIN)/ruff format $(PY_PATHS)
 	$(BIN)/snakefmt workflow
+
+# constraints.txt: the versions installed now, as the tested set `make install` asks pip for.
+constraints: $(STAMP)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^satcluster'; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
 
 # environment.yml and workflow/envs/satcluster.yaml from pyproject.toml's dependencies.
 deps: $(STAMP)

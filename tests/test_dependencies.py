@@ -103,3 +103,18 @@ def test_unsupported_specifiers_are_refused(tmp_path):
     pyproject.write_text("[project]\ndependencies = [\"numpy>=1.26; python_version<'3.12'\"]\n")
     with pytest.raises(SystemExit, match="markers"):
         conda_envs.dependencies(pyproject)
+
+
+def test_no_upper_pins_and_ci_versions_in_the_constraints_file():
+    """Users can install satcluster beside a newer torch; CI installs the tested set."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    capped = [d for d in deps if re.search(r"<|~=|==", d)]
+    assert not capped, f"upper pins in [project.dependencies]: {capped}; pin in constraints.txt"
+    pins = dict(
+        line.split("==", 1)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for name in ("torch", "torchvision", "numpy", "rasterio", "snakemake"):
+        assert name in pins, f"constraints.txt does not pin {name}: run `make constraints`"
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
