@@ -21,7 +21,7 @@ FAST_MARKERS := not slow and not slurm and not browser
 TEST_WORKERS ?= auto
 XDIST := -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
-.PHONY: constraints install run study test test-fast lint format deps wheel figures report benchmarks scale-benchmark clean
+.PHONY: constraints install run study test test-fast lint format deps settings-docs wheel figures report benchmarks scale-benchmark clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@case '$(FAISS)' in cpu|gpu) ;; *) echo "FAISS must be cpu or gpu, not '$(FAISS)'" >&2; exit 2;; esac
@@ -53,6 +53,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(PY_PATHS)
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/python tools/conda_envs.py --check
+	$(BIN)/python tools/settings_docs.py --check
 	$(SNAKEMAKE) --lint --cores 1
 
 format: $(STAMP)
@@ -68,6 +69,11 @@ constraints: $(STAMP)
 # environment.yml and workflow/envs/satcluster.yaml from pyproject.toml's dependencies.
 deps: $(STAMP)
 	$(BIN)/python tools/conda_envs.py
+
+# The deepcluster block of workflow/schemas/config.schema.yaml and its table in config/README.md
+# from the DeepCluster settings (src/satcluster/deepcluster/settings.py).
+settings-docs: $(STAMP)
+	$(BIN)/python tools/settings_docs.py
 
 # The library as a wheel in dist/ (what a module deployment or a conda rule env installs).
 wheel: $(STAMP)

@@ -1,4 +1,10 @@
-"""Config validation against the workflow's JSON schema, with defaults filled in."""
+"""Config validation against the workflow's JSON schema, with defaults filled in.
+
+The schema's ``deepcluster`` block is generated from the DeepCluster settings
+(satcluster.deepcluster.settings; tools/settings_docs.py), so their choices and
+ranges are checked here by the schema, and their one cross-key check by
+``check_epochs``, the function that checks the command line's.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from satcluster.deepcluster.settings import check_epochs
 from satcluster.errors import InputError
 
 __all__ = ["check_unique_keys", "validate_config"]
@@ -97,11 +104,10 @@ def _check_consistency(config: dict) -> None:
             f"({clusters['ks']}); add it to the list."
         )
     dc = config["deepcluster"]
-    if dc["features_epoch"] > dc["epochs"]:
-        raise InputError(
-            f"config: `deepcluster.features_epoch` ({dc['features_epoch']}) is after the last "
-            f"epoch (`deepcluster.epochs` = {dc['epochs']}); lower it or train longer."
-        )
+    try:
+        check_epochs(dc["features_epoch"], dc["epochs"])
+    except InputError as error:
+        raise InputError(f"config: {error}") from None
     if (
         not config.get("cities")
         and not config["demo"]["enabled"]

@@ -6,7 +6,9 @@ that can change the result to the script as one param, ``result_settings(...)``,
 which the script completes with ``runtime_settings`` of the config and turns
 back into those options with ``argv_from_settings``.
 So a hand-run experiment and the workflow share one code path, and a setting
-is named, typed and documented only in settings.py.
+is named, typed and documented only in settings.py: ``config_schema`` derives
+the ``deepcluster`` block of the config schema from the same fields (written
+into workflow/schemas/config.schema.yaml by tools/settings_docs.py).
 
 No torch and no Snakemake here: the rule file imports this module.
 """
@@ -20,15 +22,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, fields
 from typing import Any
 
-from satcluster.deepcluster.settings import RunOptions, Settings
+from satcluster.deepcluster.settings import RunOptions, Settings, StudyOptions, config_default
 from satcluster.errors import InputError
 
 __all__ = [
+    "CONFIG_KEYS",
     "RESULT_KEYS",
     "STUDY_KEYS",
     "WORKFLOW_KEYS",
     "add_arguments",
     "argv_from_settings",
+    "config_fields",
+    "config_property",
+    "config_schema",
     "option_fields",
     "result_settings",
     "runtime_settings",
@@ -43,12 +49,25 @@ def option_fields() -> list[Field]:
     return [*fields(Settings), *fields(RunOptions)]
 
 
-_HINTS = {**typing.get_type_hints(Settings), **typing.get_type_hints(RunOptions)}
+def config_fields() -> list[Field]:
+    """The fields of the ``deepcluster`` config block: the workflow options, then the study's."""
+    return [f for f in option_fields() if f.metadata.get("workflow", True)] + list(
+        fields(StudyOptions)
+    )
+
+
+_HINTS = {
+    **typing.get_type_hints(Settings),
+    **typing.get_type_hints(RunOptions),
+    **typing.get_type_hints(StudyOptions),
+}
 _BY_NAME = {f.name: f for f in option_fields()}
 # The config keys deepcluster.* (and params of the train_deepcluster rule), in field order.
 WORKFLOW_KEYS = [f.name for f in option_fields() if f.metadata.get("workflow", True)]
-# deepcluster.* config keys of a study, not of one training run (satcluster.study reads them).
-STUDY_KEYS = ["seeds"]
+# deepcluster.* config keys of a study, not of one training run (satcluster.study.config reads them).
+STUDY_KEYS = [f.name for f in fields(StudyOptions)]
+# Every key of the deepcluster config block, in the order of the schema and config/README.md.
+CONFIG_KEYS = [f.name for f in config_fields()]
 # Those that can change what training writes: the rule's params (a change retrains).
 RESULT_KEYS = [key for key in WORKFLOW_KEYS if _BY_NAME[key].metadata.get("rerun", True)]
 
@@ -60,6 +79,41 @@ def value_type(name: str) -> tuple[type, bool]:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return args[0], len(args) < len(typing.get_args(hint))
     return hint, False
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+
+
+def config_property(f: Field) -> dict[str, Any]:
+    """The JSON schema of config key ``deepcluster.<f.name>``: type, choices, range, default.
+
+    The description is the field's ``doc``; null is allowed where ``config_null`` says so
+    (default: where the type allows None).
+    """
+    kind, optional = value_type(f.name)
+    m = f.metadata
+    json_type = _JSON_TYPES[typing.get_origin(kind) or kind]
+    null = optional if m.get("config_null") is None else m["config_null"]
+    spec: dict[str, Any] = {"type": [json_type, "null"] if null else json_type}
+    if m.get("choices"):
+        spec["enum"] = list(m["choices"])
+    spec.update(m.get("range") or {})
+    if json_type == "array":
+        (item,) = typing.get_args(kind)
+        spec["items"] = {"type": _JSON_TYPES[item]}
+    spec["default"] = config_default(f)
+    spec["description"] = m["doc"]
+    return spec
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of the ``deepcluster`` config block (an unknown key is refused)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "default": {},
+        "properties": {f.name: config_property(f) for f in config_fields()},
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
