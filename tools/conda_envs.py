@@ -77,7 +77,7 @@ ENV_FILES = (
             "# The last pip line installs this library by name and version (pyproject.toml's), so\n"
             "# the file works wherever the workflow is deployed (a clone or a Snakemake module).\n"
             "# Until satcluster is on PyPI, build its wheel (`make wheel`) and point pip at it:\n"
-            '#   export PIP_FIND_LINKS=<clone>/dist   (see README, "Rule environments").\n'
+            '#   export PIP_FIND_LINKS=<clone>/dist   (see docs/deployment.md, "Rule environments").\n'
             f"# {GENERATED}\n"
         ),
         name=None,
