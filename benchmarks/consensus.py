@@ -7,8 +7,8 @@ Reproduce (repository root; trains six seeds, about 25 minutes on 2 cores):
 Runs the workflow (config/config.yaml, the demo city at 64 px) in ``--workdir`` with
 ``deepcluster.seeds`` = ``--seeds`` and no consensus, up to every seed's clusters; then,
 for every split of the seeds into two disjoint halves (10 splits of six seeds into 3 + 3),
-takes each half's consensus with satcluster.consensus (the workflow's method and
-settings) and prints at every k, as means over the splits:
+takes each half's consensus with satcluster.clustering.consensus_clusters (the workflow's
+method and settings) and prints at every k, as means over the splits:
 
 * the agreement (NMI, ARI) between the two halves' consensus labellings, next to the mean
   agreement between single seeds (every pair of the seeds): the stability a user gains;
@@ -18,9 +18,9 @@ settings) and prints at every k, as means over the splits:
 
 Then the same two figures for the label ensembles the workflow does not use (k-means on the
 seeds' one-hot memberships, Topchy et al. 2005: at the same k only, and over every k of
-``clusters.ks``, Fred and Jain 2005), which satcluster.consensus explains. The last line
-reads: ``consensus: k=<k>: consensus vs consensus NMI <a> (single seeds <b>); phenotype NMI
-consensus <c> vs single seeds <d>``.
+``clusters.ks``, Fred and Jain 2005), which satcluster.clustering.consensus_clusters
+explains. The last line reads: ``consensus: k=<k>: consensus vs consensus NMI <a> (single
+seeds <b>); phenotype NMI consensus <c> vs single seeds <d>``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from demo_workflow import run_demo_workflow
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from satcluster.consensus import consensus_all_ks
+from satcluster.clustering.agreement import agreement
+from satcluster.clustering.consensus_clusters import consensus_all_ks
 from satcluster.demo import demo_city_paths
-from satcluster.evaluation import agreement, truth_per_tile
+from satcluster.demo.evaluate_phenotypes import truth_per_tile
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 64  # tiles.size_px of config/config.yaml

@@ -284,7 +284,7 @@ def faiss_kmeans(gpu):
 
 
 if faiss is not None:
-    from satcluster.faiss_module import installed_faiss_wheels
+    from satcluster.clustering.faiss_backend import installed_faiss_wheels
 
     print(f"faiss {faiss.__version__} from {', '.join(installed_faiss_wheels()) or '?'}, "
           f"{faiss_gpus} GPU(s) visible to it", flush=True)

@@ -12,8 +12,8 @@ histograms) go through the clusters stage's own pipeline (PCA-whitening to clust
 + L2, faiss k-means with clusters.seed and clusters.n_init) at the same k, in this run.
 Prints NMI and ARI for every k, and DeepCluster's ratio to each baseline at the final k.
 When the assembled results/cluster_shapefile.parquet exists, also prints every final cluster's
-name, share and majority phenotype, and the names that satcluster.naming derives for the
-planted districts themselves (a check of the naming rules against the planted names).
+name, share and majority phenotype, and the names that satcluster.clustering.naming derives
+for the planted districts themselves (a check of the naming rules against the planted names).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ import geopandas as gpd
 import pandas as pd
 import yaml
 
+from satcluster.clustering.agreement import NO_TRUTH
+from satcluster.clustering.naming import derive_names
 from satcluster.config import validate_config
-from satcluster.evaluation import (
+from satcluster.demo.evaluate_phenotypes import (
     BASELINES,
     DEEPCLUSTER,
-    NO_TRUTH,
     evaluate_phenotypes,
     truth_per_tile,
 )
-from satcluster.naming import derive_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

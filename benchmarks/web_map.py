@@ -36,8 +36,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from satcluster.columns import label_column
-from satcluster.figures.cluster_confidence import CONFIDENCE_COLUMN
+from satcluster.columns import CLUSTER_CONFIDENCE, label_column
 from satcluster.figures.common import COVARIATES, tile_polygons
 from satcluster.figures.palette import cluster_colors
 from satcluster.figures.web_map import files_folder, leaflet_assets, write_web_map
@@ -89,7 +88,7 @@ def make_table(n: int, seed: int = 0) -> gpd.GeoDataFrame:
     )
     for column in list(COVARIATES)[:10]:
         table[column] = np.round(rng.gamma(2.0, 50.0, n) * (1 + field), 6)
-    table[CONFIDENCE_COLUMN] = rng.choice([1.0, 5 / 6, 2 / 3, 1 / 2, 1 / 3], n)
+    table[CLUSTER_CONFIDENCE] = rng.choice([1.0, 5 / 6, 2 / 3, 1 / 2, 1 / 3], n)
     return table
 
 
@@ -159,7 +158,7 @@ def baseline_features(table: gpd.GeoDataFrame) -> dict:
                 table["col"].tolist(),
                 labels,
                 values,
-                table[CONFIDENCE_COLUMN].tolist(),
+                table[CLUSTER_CONFIDENCE].tolist(),
                 rings,
                 strict=True,
             )

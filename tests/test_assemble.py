@@ -9,7 +9,7 @@ import pytest
 import shapely
 import yaml
 
-from satcluster.assemble import assemble, read_covariates
+from satcluster.assemble_geojson import assemble_geojson, read_covariates
 from satcluster.errors import InputError
 
 CRS = "EPSG:32630"
@@ -73,7 +73,7 @@ def inputs(tmp_path):
 def run(inputs, **overrides):
     paths, outputs = inputs
     args = {**paths, **outputs, "crs": CRS, "final_k": 3, "names": {}, **overrides}
-    return assemble(**args)
+    return assemble_geojson(**args)
 
 
 def test_geojson_has_one_feature_per_tile_in_epsg_32630(inputs):

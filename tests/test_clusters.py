@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from satcluster.clusters import (
+from satcluster.clustering.cluster_tiles import (
     cluster_embedding,
     cluster_tiles,
     numerical_rank,
@@ -86,7 +86,7 @@ def test_kmeans_recovers_nested_blobs_with_parent_ordered_ids():
 
 
 def test_restarts_find_the_blobs_a_single_random_start_can_miss():
-    from satcluster.embedding import kmeans, pca_whiten_l2
+    from satcluster.clustering.embedding import kmeans, pca_whiten_l2
 
     features, truth = simplex_blobs(n_blobs=8, dim=16, seed=4)
     embedding = pca_whiten_l2(features, 7)
@@ -170,7 +170,7 @@ def test_whitening_stops_at_the_rank_of_the_features():
 
 
 def test_cluster_means_skip_missing_values_and_mark_empty_clusters():
-    from satcluster.cluster_means import cluster_means
+    from satcluster.clustering.cluster_means import cluster_means
 
     labels = np.array([0, 0, 2, 2, 2])
     values = np.array([1.0, 3.0, np.nan, 4.0, 6.0])

@@ -9,8 +9,13 @@ import pytest
 from matplotlib.collections import PolyCollection
 from PIL import Image
 
-from satcluster import comparison
-from satcluster.comparison import (
+from satcluster.errors import InputError
+from satcluster.figures import city_shares as city_shares_figure
+from satcluster.figures import scale_sankey
+from satcluster.figures import seed_agreement as seed_agreement_figure
+from satcluster.figures.palette import cluster_colors
+from satcluster.study import comparison
+from satcluster.study.comparison import (
     city_shares,
     coarse_labels_of_fine_tiles,
     scale_agreement,
@@ -18,12 +23,7 @@ from satcluster.comparison import (
     seed_agreement,
     write_csv,
 )
-from satcluster.errors import InputError
-from satcluster.figures import city_shares as city_shares_figure
-from satcluster.figures import scale_sankey
-from satcluster.figures import seed_agreement as seed_agreement_figure
-from satcluster.figures.palette import cluster_colors
-from satcluster.stability import Scale, best_match_jaccard, cluster_stability
+from satcluster.study.stability import Scale, best_match_jaccard, cluster_stability
 
 mpl.use("Agg")
 

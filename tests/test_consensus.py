@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from satcluster.clusters import cluster_embedding
-from satcluster.consensus import (
+from satcluster.clustering.cluster_tiles import cluster_embedding
+from satcluster.clustering.consensus_clusters import (
     consensus_all_ks,
     consensus_clusters,
     joint_embedding,

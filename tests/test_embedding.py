@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from satcluster import embedding
+from satcluster.clustering import embedding
+from satcluster.clustering.embedding import _fit_whitening, covariance, kmeans, pca_whiten_l2
 from satcluster.deepcluster.pseudolabels import pic
-from satcluster.embedding import _fit_whitening, covariance, kmeans, pca_whiten_l2
 
 
 def _correlated(n: int = 600, d: int = 24, seed: int = 0) -> np.ndarray:

@@ -6,15 +6,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from satcluster.errors import InputError
-from satcluster.evaluation import (
-    NO_TRUTH,
-    agreement,
+from satcluster.clustering.agreement import NO_TRUTH, agreement
+from satcluster.demo.evaluate_phenotypes import (
     colour_histograms,
     downsampled_pixels,
     evaluate_phenotypes,
     truth_per_tile,
 )
+from satcluster.errors import InputError
 
 CRS = "EPSG:32630"
 X0, Y0 = 800_000.0, 600_000.0

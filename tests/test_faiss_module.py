@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from satcluster import faiss_module
-from satcluster.errors import InputError
-from satcluster.faiss_module import (
+from satcluster.clustering import faiss_backend
+from satcluster.clustering.faiss_backend import (
     CPU_WHEEL,
     FAISS_WHEELS,
     GPU_WHEEL,
@@ -20,6 +19,7 @@ from satcluster.faiss_module import (
     installed_faiss_wheels,
     load_faiss,
 )
+from satcluster.errors import InputError
 
 try:
     import tomllib
@@ -55,7 +55,7 @@ def test_two_faiss_wheels_are_refused_with_the_repair_command():
 
 
 def test_load_faiss_refuses_a_mixed_install(monkeypatch, fresh_faiss):
-    monkeypatch.setattr(faiss_module, "installed_faiss_wheels", lambda: [CPU_WHEEL, "faiss-gpu"])
+    monkeypatch.setattr(faiss_backend, "installed_faiss_wheels", lambda: [CPU_WHEEL, "faiss-gpu"])
     with pytest.raises(InputError, match="keep one: pip uninstall -y faiss-cpu faiss-gpu &&"):
         load_faiss()
 
@@ -69,7 +69,7 @@ def test_missing_faiss_names_the_extras(monkeypatch, fresh_faiss):
 
 
 def test_kmeans_reports_a_missing_faiss_as_one_clear_error(monkeypatch, fresh_faiss):
-    from satcluster.embedding import kmeans
+    from satcluster.clustering.embedding import kmeans
 
     monkeypatch.setitem(sys.modules, "faiss", None)
     with pytest.raises(InputError, match="faiss cannot be imported"):
@@ -119,4 +119,4 @@ def test_make_install_removes_the_other_faiss_wheel_first():
     makefile = (ROOT / "Makefile").read_text()
     assert f"FAISS_WHEELS_cpu := {GPU_WHEEL}" in makefile
     assert f"FAISS_WHEELS_gpu := {CPU_WHEEL}" in makefile
-    assert "pip install --quiet -e '.[$(FAISS),test]'" in makefile
+    assert "pip install --quiet -c constraints.txt -e '.[$(FAISS),test]'" in makefile

@@ -12,8 +12,8 @@ import shapely
 from matplotlib.colors import to_hex
 from PIL import Image
 
+from satcluster.demo.evaluate_phenotypes import truth_per_tile
 from satcluster.errors import InputError
-from satcluster.evaluation import truth_per_tile
 from satcluster.figures import (
     centroid_distances,
     cluster_map,

@@ -16,6 +16,7 @@ from conftest import wait_for
 from test_figures import FINAL_K, NAMES, SIDE, assert_not_blank, make_cluster_table, outputs
 from web_map_checks import read_map
 
+from satcluster.columns import CLUSTER_CONFIDENCE
 from satcluster.errors import InputError
 from satcluster.figures import cluster_confidence, cluster_map
 from satcluster.figures.common import save_figure
@@ -27,7 +28,7 @@ KS = [2, 4, 6]
 THRESHOLD = 0.75
 # Shares of 3 or 4 seeds; 0.75 sits on the threshold and is not low; NaN: no confidence.
 LEVELS = np.array([1.0, 0.75, 2 / 3, 0.5, 1 / 3, 1.0, 0.25])
-COLUMN = cluster_confidence.CONFIDENCE_COLUMN
+COLUMN = CLUSTER_CONFIDENCE
 
 
 def with_confidence(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

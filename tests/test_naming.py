@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from satcluster.naming import derive_names, describe, quantile_profile
+from satcluster.clustering.naming import derive_names, describe, quantile_profile
 
 
 def profile(**values: float) -> pd.Series:

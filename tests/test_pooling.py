@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from satcluster.errors import InputError
-from satcluster.pooling import POOLED_INDEX_COLUMNS, city_labels, pool_tiles, split_city
+from satcluster.study.pooling import POOLED_INDEX_COLUMNS, city_labels, pool_tiles, split_city
 
 CITIES = ["accra", "lagos", "nairobi"]
 COUNTS = {"accra": 3, "lagos": 5, "nairobi": 2}

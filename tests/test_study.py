@@ -8,7 +8,7 @@ import pytest
 
 from satcluster.config import validate_config
 from satcluster.errors import InputError
-from satcluster.study import SINGLE_CITY, City, Study, study_plan
+from satcluster.study.config import SINGLE_CITY, City, Study, study_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

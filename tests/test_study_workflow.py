@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from conftest import TinyRun, WorkflowDir, tiny_study_overrides
 
-from satcluster.consensus import tile_confidence
-from satcluster.pooling import city_labels
+from satcluster.clustering.consensus_clusters import tile_confidence
+from satcluster.study.pooling import city_labels
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,9 @@ import rasterio
 import shapely
 from pyproj import CRS
 
-from satcluster.errors import InputError
-from satcluster.vector_csv import read_wkt_csv
-from satcluster.vector_io import (
+from satcluster.covariates.vectors.csv import read_wkt_csv
+from satcluster.covariates.vectors.io import (
     bounds_intersect,
-    expand_sources,
     file_crs,
     read_vector,
     reproject,
@@ -26,7 +24,8 @@ from satcluster.vector_io import (
     vector_bounds,
     vector_format,
 )
-from satcluster.vector_sources import format_bounds
+from satcluster.covariates.vectors.sources import expand_sources, format_bounds
+from satcluster.errors import InputError
 
 UTM = "EPSG:32630"
 # Real samples beside the project (../shared/real); tests that need them skip without it.

@@ -29,10 +29,10 @@ from satcluster.figures.web_map_data import (
     MAX_ERROR_PX,
     MAX_ZOOM,
     interpolate,
+    map_grid,
     mercator,
     thumbnail_ids,
     thumbnail_jpeg,
-    tile_grid,
 )
 from satcluster.io import OutputWriteError
 
@@ -190,7 +190,7 @@ def test_tiles_are_cells_of_the_grid_with_their_labels(tmp_path):
     content = read_map(build_web_map(table, [], KS, FINAL_K, "tab10", 32, False).page)
     assert content.cells.tolist() == table[["col", "row"]].to_numpy().tolist()
     assert content.labels.tolist() == [table["label_k2"].tolist(), table["label_k4"].tolist()]
-    south, west, north, east = tile_grid(table).bounds
+    south, west, north, east = map_grid(table).bounds
     assert -0.5 < west < east < 0 and 5 < south < north < 6  # Accra
 
 
@@ -212,7 +212,7 @@ def exact_world(table: gpd.GeoDataFrame) -> np.ndarray:
 )
 def test_drawn_corners_are_within_a_twentieth_of_a_pixel_at_the_highest_zoom(crs, x0, y0, coarsest):
     table = grid_table(160, crs=crs, x0=x0, y0=y0)  # 5 km square
-    grid = tile_grid(table)
+    grid = map_grid(table)
     assert (grid.step == 32) == coarsest
     columns, rows = grid.columns[:, None], grid.rows[:, None]
     # ring order of shapely.box: (maxx, miny), (maxx, maxy), (minx, maxy), (minx, miny)
@@ -409,7 +409,7 @@ def test_map_in_headless_chromium(browser, web_map, tmp_path):
 
     # The page places the corners as web_map_data does (which the tests above check).
     table = gpd.read_parquet(web_map.with_name("clusters.parquet"))
-    grid = tile_grid(table)
+    grid = map_grid(table)
     node_x, node_y = grid.columns[:, None] + [0, 1, 1, 0], grid.rows[:, None] + [0, 0, 1, 1]
     expected = np.stack(interpolate(*mercator(grid.lat, grid.lng), grid.step, node_x, node_y))
     corners = np.array(browser.execute_script("return Array.from(satclusterDecode().corners);"))

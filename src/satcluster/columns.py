@@ -4,7 +4,10 @@
 (``cluster_shapefile.geojson`` and its GeoParquet twin) holds them as
 ``label_k{k}``, beside ``cluster`` (the labels at ``final_k``) and, for a consensus of
 several seeds, ``cluster_confidence`` (read from ``clusters/confidence.parquet``, which
-has the layout of labels.parquet with shares of seeds instead of ids).
+has the layout of labels.parquet with shares of seeds instead of ids). A tile index
+(``tiles/index.parquet``) places every tile in its ``row`` and ``col`` of the grid; in a
+study, tables of several cities name the ``city`` of every tile, and the pooled index maps
+each pooled ``tile_id`` to its city and ``city_tile_id``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "CITY",
+    "CITY_TILE_ID",
     "CLUSTER",
     "CLUSTER_CONFIDENCE",
     "CLUSTER_NAME",
+    "COL",
+    "ROW",
     "TILE_ID",
     "k_of_labels_column",
     "label_column",
@@ -25,6 +32,9 @@ TILE_ID = "tile_id"  # row number in tiles.npy: the key of every table
 CLUSTER = "cluster"
 CLUSTER_NAME = "cluster_name"
 CLUSTER_CONFIDENCE = "cluster_confidence"  # share of seeds agreeing with the consensus cluster
+ROW, COL = "row", "col"  # the tile's cell of the global grid
+CITY = "city"  # in a study: the city of a tile
+CITY_TILE_ID = "city_tile_id"  # in the pooled index: the tile's tile_id in its city
 _LABELS_FILE = re.compile(r"k(\d+)")
 
 

@@ -55,7 +55,7 @@ if IS_STUDY:
     if CONSENSUS:
 
         # The seeds' consensus for every k (k-means on their joint embedding) and each tile's
-        # confidence (satcluster.consensus).
+        # confidence (satcluster.clustering.consensus_clusters).
         # Only ks, seed and n_init are params: nothing here ever retrains.
         rule consensus_clusters:
             input:

@@ -10,11 +10,11 @@ from snakemake.exceptions import WorkflowError
 
 import satcluster
 from satcluster.config import check_unique_keys, validate_config
+from satcluster.covariates.vectors.sources import expand_sources
 from satcluster.deepcluster.options import result_settings
 from satcluster.demo import demo_city_paths
 from satcluster.errors import InputError
-from satcluster.study import SINGLE_CITY, City, study_plan
-from satcluster.vector_io import expand_sources
+from satcluster.study.config import SINGLE_CITY, City, study_plan
 
 # Every workflow file is found relative to this file, never to the working directory or the
 # main Snakefile: used as a module (issue 14), the main Snakefile is the user's.

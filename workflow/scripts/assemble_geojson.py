@@ -1,11 +1,11 @@
 """Snakemake adapter: the cluster GeoJSON, its GeoParquet twin and suggested cluster names."""
 
-from satcluster.assemble import assemble
+from satcluster.assemble_geojson import assemble_geojson
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log), timed(log, "assembly"):
-    assemble(
+    assemble_geojson(
         snakemake.input.index,
         snakemake.input.labels,
         list(snakemake.input.covariates),

@@ -2,8 +2,8 @@
 
 from satcluster.covariates.buildings import chunk_building_covariates
 from satcluster.covariates.chunks import read_tile_chunk, write_table
+from satcluster.covariates.vectors.io import geoparquet_bounds
 from satcluster.runlog import setup_logging, timed, user_errors_exit
-from satcluster.vector_io import geoparquet_bounds
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log):

@@ -1,7 +1,7 @@
 """Snakemake adapter: embedding and k-means labels for every k from the DeepCluster features."""
 
-from satcluster.clusters import cluster_tiles
-from satcluster.faiss_module import set_faiss_threads
+from satcluster.clustering.cluster_tiles import cluster_tiles
+from satcluster.clustering.faiss_backend import set_faiss_threads
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])

@@ -1,7 +1,11 @@
 """Snakemake adapter: the study's comparison tables (seeds, scales, city shares, stability)."""
 
 from satcluster.runlog import setup_logging, timed, user_errors_exit
-from satcluster.study_comparison import ComparisonFiles, ConsensusFiles, compare_clusterings
+from satcluster.study.compare_clusterings import (
+    ComparisonFiles,
+    ConsensusFiles,
+    compare_clusterings,
+)
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log), timed(log, "comparison"):

@@ -1,7 +1,7 @@
 """Snakemake adapter: the seeds' consensus labels and tile confidence for every k."""
 
-from satcluster.consensus import consensus_clusters
-from satcluster.faiss_module import set_faiss_threads
+from satcluster.clustering.consensus_clusters import consensus_clusters
+from satcluster.clustering.faiss_backend import set_faiss_threads
 from satcluster.runlog import setup_logging, timed, user_errors_exit
 
 log = setup_logging(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake adapter: NMI/ARI of the clusters and two baselines against the planted phenotypes."""
 
-from satcluster.evaluation import evaluate_phenotypes
-from satcluster.faiss_module import set_faiss_threads
+from satcluster.clustering.faiss_backend import set_faiss_threads
+from satcluster.demo.evaluate_phenotypes import evaluate_phenotypes
 from satcluster.runlog import setup_logging, user_errors_exit
 
 log = setup_logging(snakemake.log[0])

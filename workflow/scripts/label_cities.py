@@ -1,8 +1,8 @@
 """Snakemake adapter: the pooled labels of one model with each tile's city and tile_id."""
 
 from satcluster.io import atomic_path
-from satcluster.pooling import city_labels
 from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.study.pooling import city_labels
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log), timed(log, "labelling cities"):

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from satcluster.comparison import scale_flows
 from satcluster.figures.scale_sankey import draw_scale_sankey
 from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.study.comparison import scale_flows
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log), timed(log, "scale_sankey"):

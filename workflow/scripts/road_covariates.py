@@ -5,8 +5,8 @@ the nearest road may reach beyond the chunk."""
 
 from satcluster.covariates.chunks import read_tile_chunk, write_table
 from satcluster.covariates.roads import chunk_road_covariates, read_road_lines
+from satcluster.covariates.vectors.io import geoparquet_bounds
 from satcluster.runlog import setup_logging, timed, user_errors_exit
-from satcluster.vector_io import geoparquet_bounds
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log):

@@ -1,7 +1,7 @@
 """Snakemake adapter: one city's labels (consensus or reference seed) and embedding rows."""
 
-from satcluster.pooling import split_city
 from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.study.pooling import split_city
 
 log = setup_logging(snakemake.log[0])
 city = snakemake.wildcards.city

@@ -1,7 +1,7 @@
 """Snakemake adapter: one city's rows of the consensus tile confidence."""
 
-from satcluster.pooling import split_city_table
 from satcluster.runlog import setup_logging, timed, user_errors_exit
+from satcluster.study.pooling import split_city_table
 
 log = setup_logging(snakemake.log[0])
 city = snakemake.wildcards.city

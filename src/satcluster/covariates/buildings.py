@@ -41,9 +41,8 @@ import pandas as pd
 import shapely
 
 from satcluster.covariates.overlay import clipped_measure
-from satcluster.crs import require_metric_crs
-from satcluster.vector_csv import read_wkt_csv
-from satcluster.vector_io import (
+from satcluster.covariates.vectors.csv import read_wkt_csv
+from satcluster.covariates.vectors.io import (
     Bounds,
     bounds_intersect,
     read_vector,
@@ -53,13 +52,14 @@ from satcluster.vector_io import (
     vector_bounds,
     vector_format,
 )
-from satcluster.vector_sources import (
+from satcluster.covariates.vectors.sources import (
     PathOrPaths,
     as_paths,
     describe_paths,
     format_bounds,
     repeated_geometries,
 )
+from satcluster.crs import require_metric_crs
 
 __all__ = [
     "COLUMNS",

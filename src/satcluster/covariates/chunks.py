@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from satcluster.columns import TILE_ID
 from satcluster.io import atomic_path
 
 __all__ = [
@@ -29,7 +30,7 @@ def chunk_bounds(n_tiles: int, chunk: int, n_chunks: int) -> tuple[int, int]:
 
 def read_tile_chunk(index_path: str | Path, chunk: int, n_chunks: int) -> gpd.GeoDataFrame:
     """Tiles of one chunk from the GeoParquet tile index, indexed by tile_id."""
-    tiles = gpd.read_parquet(index_path).set_index("tile_id", drop=True).sort_index()
+    tiles = gpd.read_parquet(index_path).set_index(TILE_ID, drop=True).sort_index()
     start, stop = chunk_bounds(len(tiles), chunk, n_chunks)
     return tiles.iloc[start:stop]
 
@@ -37,7 +38,7 @@ def read_tile_chunk(index_path: str | Path, chunk: int, n_chunks: int) -> gpd.Ge
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a covariate table (index tile_id) to Parquet atomically."""
     table = table.copy()
-    table.index.name = "tile_id"
+    table.index.name = TILE_ID
     with atomic_path(path) as tmp:
         table.reset_index().to_parquet(tmp, index=False)
 
@@ -45,8 +46,8 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
 def gather_tables(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     """Concatenate per-chunk tables, check tile_ids are unique, write sorted by tile_id."""
     table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-    if table["tile_id"].duplicated().any():
+    if table[TILE_ID].duplicated().any():
         raise ValueError("covariate chunks overlap: a tile_id appears in two chunks")
-    table = table.sort_values("tile_id").set_index("tile_id")
+    table = table.sort_values(TILE_ID).set_index(TILE_ID)
     write_table(table, out)
     return table

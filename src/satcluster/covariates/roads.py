@@ -40,9 +40,7 @@ import shapely
 from pyrosm.exceptions import PBFException
 
 from satcluster.covariates.overlay import clipped_measure
-from satcluster.crs import require_metric_crs
-from satcluster.errors import InputError
-from satcluster.vector_io import (
+from satcluster.covariates.vectors.io import (
     WGS84,
     Bounds,
     bounds_intersect,
@@ -50,7 +48,14 @@ from satcluster.vector_io import (
     reproject,
     require_nonempty_file,
 )
-from satcluster.vector_sources import PathOrPaths, as_paths, describe_paths, format_bounds
+from satcluster.covariates.vectors.sources import (
+    PathOrPaths,
+    as_paths,
+    describe_paths,
+    format_bounds,
+)
+from satcluster.crs import require_metric_crs
+from satcluster.errors import InputError
 
 __all__ = [
     "COLUMNS",

@@ -36,9 +36,9 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from satcluster.covariates.exact import coverage_sums
+from satcluster.covariates.vectors.sources import format_bounds
 from satcluster.crs import open_georeferenced
 from satcluster.errors import InputError
-from satcluster.vector_sources import format_bounds
 
 __all__ = [
     "BLOCK_PX",

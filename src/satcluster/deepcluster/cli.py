@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from satcluster.clustering.faiss_backend import set_faiss_threads
 from satcluster.deepcluster import distributed
 from satcluster.deepcluster.options import add_arguments, settings_from_args
 from satcluster.deepcluster.outputs import Outputs
@@ -27,7 +28,6 @@ from satcluster.deepcluster.settings import Settings, check_inputs
 from satcluster.deepcluster.tiles import folder_to_tiles
 from satcluster.deepcluster.train import train_deepcluster
 from satcluster.errors import InputError
-from satcluster.faiss_module import set_faiss_threads
 from satcluster.runlog import setup_logging, user_errors_exit
 
 __all__ = [

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from satcluster.columns import TILE_ID
 from satcluster.deepcluster import checkpoint as ckpt
 from satcluster.deepcluster.training_log import LOG_COLUMNS
 from satcluster.io import atomic_path
@@ -70,7 +71,7 @@ def write_outputs(
     ckpt.save_model(outputs.model, model, info)
     with atomic_path(outputs.training_log) as tmp:
         pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(tmp, index=False)
-    columns = {"tile_id": np.arange(n_tiles, dtype=np.int64)}
+    columns = {TILE_ID: np.arange(n_tiles, dtype=np.int64)}
     for epoch in range(1, epochs + 1):
         path = ckpt.labels_path(ckpt_dir, epoch)
         if path.is_file():

@@ -9,9 +9,9 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.metrics import normalized_mutual_info_score
 
+from satcluster.clustering.embedding import faiss_gpu_count, index_to_gpu, kmeans, pca_whiten_l2
+from satcluster.clustering.faiss_backend import load_faiss
 from satcluster.deepcluster.settings import METHODS
-from satcluster.embedding import faiss_gpu_count, index_to_gpu, kmeans, pca_whiten_l2
-from satcluster.faiss_module import load_faiss
 
 __all__ = ["METHODS", "Clustering", "cluster_balance", "cluster_features", "nmi", "pic"]
 

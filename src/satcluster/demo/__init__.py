@@ -33,6 +33,9 @@ Two optional settings make cities that differ (a study compares several):
 The file names are those of DEMO_FILE_NAMES whatever the CRS: the Landsat names keep
 Accra's path/row 193/056 even for a city elsewhere, because the workflow names files
 from that one table (the scenes are synthetic; nothing reads the path/row).
+
+``evaluate_phenotypes`` (rule evaluate_phenotypes, imported from its module: it loads the
+clusters stage) measures how well the clusters find the planted phenotypes.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from scipy import sparse
 from scipy.spatial.distance import cdist
 
+from satcluster.columns import TILE_ID
 from satcluster.figures.common import (
     cluster_label,
     cluster_names,
@@ -104,7 +105,7 @@ def draw_centroid_distances(
 ) -> None:
     """Compute centroid and within-cluster distances, draw them and save the figure."""
     table, labels = read_cluster_labels(table_path, n_clusters)
-    embedding = load_embedding_rows(embedding_path, table["tile_id"].to_numpy(np.int64))
+    embedding = load_embedding_rows(embedding_path, table[TILE_ID].to_numpy(np.int64))
     between, within = centroid_distances(embedding, labels, n_clusters)
     fig = plot_centroid_distances(
         between, within, cluster_names(table, n_clusters), cluster_colors(n_clusters, palette)

@@ -2,7 +2,7 @@
 
 In a study the clusters of one (scale, seed) are fitted on the pooled tiles of all cities, so
 cluster i (colour i) is the same in every bar. Read from city_shares.csv
-(``satcluster.comparison.city_shares`` with the scale and seed of every row).
+(``satcluster.study.comparison.city_shares`` with the scale and seed of every row).
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from satcluster.comparison import read_csv
+from satcluster.columns import CITY, CLUSTER
 from satcluster.errors import InputError
-from satcluster.figures.common import check_labels, new_figure, save_figure, style
+from satcluster.figures.common import new_figure, save_figure, style
 from satcluster.figures.palette import cluster_colors
+from satcluster.tables import check_labels, read_table
 
 __all__ = ["COLUMNS", "draw_city_shares", "plot_city_shares", "select_shares"]
 
-COLUMNS = ["scale", "seed", "k", "city", "cluster", "share"]
+COLUMNS = ["scale", "seed", "k", CITY, CLUSTER, "share"]
 MIN_LABELLED_SHARE = 0.06  # segments at least this wide get their cluster id written in
 
 
@@ -48,7 +49,7 @@ def select_shares(
             f"{_values(table, 'k')}: draw one of those, or rerun the study's comparison with "
             "the current config."
         )
-    check_labels(rows["cluster"].to_numpy(), int(k), f"{where} column cluster")
+    check_labels(rows[CLUSTER].to_numpy(), int(k), f"{where} column cluster")
     return rows
 
 
@@ -57,7 +58,7 @@ def plot_city_shares(
 ) -> Figure:
     """Stacked horizontal bars (``shares``: city, cluster, share), first city on top."""
     table = (
-        shares.pivot_table(index="city", columns="cluster", values="share", aggfunc="sum")
+        shares.pivot_table(index=CITY, columns=CLUSTER, values="share", aggfunc="sum")
         .reindex(columns=range(n_clusters))
         .fillna(0.0)
     )
@@ -100,7 +101,7 @@ def draw_city_shares(
     dpi: int,
 ) -> None:
     """Read city_shares.csv, draw the bars of (scale, seed, k) and save them."""
-    table = read_csv(table_path, COLUMNS, "city shares table")
+    table = read_table(table_path, COLUMNS, "city shares table")
     rows = select_shares(table, k, scale, seed, str(table_path))
     title = f"Cluster shares per city (scale {scale}, seed {seed}, k = {k})"
     fig = plot_city_shares(rows, int(k), cluster_colors(int(k), palette), title)

@@ -1,9 +1,10 @@
 """Figure: how sure the seeds are of each consensus cluster (mean tile confidence, low share).
 
 A tile's confidence (column ``cluster_confidence`` of the cluster table, 0..1) is the share of
-DeepCluster seeds that agree with its consensus cluster at the final k (satcluster.consensus).
-The table has it only with several seeds and ``clusters.consensus`` on. Tiles below
-``figures.low_confidence`` are "low-confidence": the maps fade them and this figure counts them.
+DeepCluster seeds that agree with its consensus cluster at the final k
+(satcluster.clustering.consensus_clusters). The table has it only with several seeds and
+``clusters.consensus`` on. Tiles below ``figures.low_confidence`` are "low-confidence": the
+maps fade them and this figure counts them.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from satcluster.cluster_means import cluster_means
-from satcluster.columns import CLUSTER_CONFIDENCE
+from satcluster.clustering.cluster_means import cluster_means
+from satcluster.columns import CLUSTER, CLUSTER_CONFIDENCE, CLUSTER_NAME
 from satcluster.errors import InputError
 from satcluster.figures.common import (
     available_columns,
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
@@ -29,9 +29,9 @@ from satcluster.figures.common import (
     style,
 )
 from satcluster.figures.palette import cluster_colors
+from satcluster.tables import check_labels
 
 __all__ = [
-    "CONFIDENCE_COLUMN",
     "LOW_CONFIDENCE",
     "confidence_summary",
     "draw_cluster_confidence",
@@ -41,7 +41,6 @@ __all__ = [
     "read_confidence",
 ]
 
-CONFIDENCE_COLUMN = CLUSTER_CONFIDENCE  # the cluster table's column
 LOW_CONFIDENCE = 0.75  # the default of `figures.low_confidence`
 
 
@@ -74,7 +73,7 @@ def confidence_summary(
         low_share = np.where(tiles > 0, low / tiles, 0.0)
     return pd.DataFrame(
         {
-            "cluster": np.arange(n_clusters),
+            CLUSTER: np.arange(n_clusters),
             "tiles": tiles,
             "mean_confidence": cluster_means(labels, confidence, n_clusters),
             "low_share": low_share,
@@ -158,15 +157,15 @@ def _low_panel(
 
 def read_confidence(table_path: str | Path, n_clusters: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Cluster table with ``cluster_confidence`` and checked labels; InputError without it."""
-    columns = available_columns(table_path, ["cluster"], ["cluster_name", CONFIDENCE_COLUMN])
-    if CONFIDENCE_COLUMN not in columns:
+    columns = available_columns(table_path, [CLUSTER], [CLUSTER_NAME, CLUSTER_CONFIDENCE])
+    if CLUSTER_CONFIDENCE not in columns:
         raise InputError(
-            f"{table_path} has no column {CONFIDENCE_COLUMN}: the confidence figure needs "
+            f"{table_path} has no column {CLUSTER_CONFIDENCE}: the confidence figure needs "
             "several seeds (`deepcluster.seeds`, two or more) with `clusters.consensus` on; "
             "set them and rerun, or leave this figure out."
         )
     table = pd.read_parquet(table_path, columns=columns)
-    return table, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    return table, check_labels(table[CLUSTER].to_numpy(), n_clusters, str(table_path))
 
 
 def draw_cluster_confidence(
@@ -181,7 +180,7 @@ def draw_cluster_confidence(
     table, labels = read_confidence(table_path, n_clusters)
     fig = plot_cluster_confidence(
         labels,
-        table[CONFIDENCE_COLUMN].to_numpy(float),
+        table[CLUSTER_CONFIDENCE].to_numpy(float),
         cluster_names(table, n_clusters),
         cluster_colors(n_clusters, palette),
         low_confidence,

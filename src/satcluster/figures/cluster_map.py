@@ -13,16 +13,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
+from satcluster.columns import CLUSTER, CLUSTER_CONFIDENCE, CLUSTER_NAME
 from satcluster.errors import InputError
 from satcluster.figures.cluster_confidence import (
-    CONFIDENCE_COLUMN,
     LOW_CONFIDENCE,
     faded_caption,
     low_confidence_tiles,
 )
 from satcluster.figures.common import (
     available_columns,
-    check_labels,
     cluster_label,
     cluster_names,
     cluster_shares,
@@ -32,6 +31,7 @@ from satcluster.figures.common import (
     tile_polygons,
 )
 from satcluster.figures.palette import cluster_colors
+from satcluster.tables import check_labels
 
 __all__ = ["FADED_ALPHA", "draw_cluster_map", "nice_length", "plot_cluster_map"]
 
@@ -122,18 +122,18 @@ def draw_cluster_map(
     Tiles whose ``cluster_confidence`` (when the table has it) is below ``low_confidence``
     are faded.
     """
-    optional = ["cluster_name", CONFIDENCE_COLUMN]
-    columns = available_columns(table_path, ["cluster", "geometry"], optional)
+    optional = [CLUSTER_NAME, CLUSTER_CONFIDENCE]
+    columns = available_columns(table_path, [CLUSTER, "geometry"], optional)
     table = gpd.read_parquet(table_path, columns=columns)
     if table.empty:
         raise InputError(f"{table_path} has no tiles; check the tiling stage's log.")
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    labels = check_labels(table[CLUSTER].to_numpy(), n_clusters, str(table_path))
     fig = plot_cluster_map(
         table.geometry,
         labels,
         cluster_names(table, n_clusters),
         cluster_colors(n_clusters, palette),
-        table[CONFIDENCE_COLUMN].to_numpy(float) if CONFIDENCE_COLUMN in table else None,
+        table[CLUSTER_CONFIDENCE].to_numpy(float) if CLUSTER_CONFIDENCE in table else None,
         low_confidence,
     )
     save_figure(fig, outputs, dpi)

@@ -17,17 +17,17 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from satcluster.columns import label_column
+from satcluster.columns import CLUSTER, CLUSTER_NAME, label_column
 from satcluster.figures.common import (
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
-    read_table,
+    read_parquet_columns,
     save_figure,
     style,
 )
 from satcluster.figures.palette import cluster_colors
+from satcluster.tables import check_labels
 
 __all__ = [
     "SANKEY_STYLE",
@@ -176,7 +176,7 @@ def draw_cluster_sankey(
 ) -> None:
     """Read the label columns of every k, draw the Sankey diagram and save it."""
     columns = [label_column(k) for k in ks]
-    table = read_table(table_path, ["cluster", *columns], ["cluster_name"])
+    table = read_parquet_columns(table_path, [CLUSTER, *columns], [CLUSTER_NAME])
     for k in ks:
         check_labels(table[label_column(k)].to_numpy(), k, f"{table_path} column {label_column(k)}")
     labels = table[columns].astype(np.int64)

@@ -8,17 +8,18 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from satcluster.columns import CLUSTER, CLUSTER_NAME
 from satcluster.figures.common import (
-    check_labels,
     cluster_label,
     cluster_names,
     cluster_shares,
     new_figure,
-    read_table,
+    read_parquet_columns,
     save_figure,
     style,
 )
 from satcluster.figures.palette import cluster_colors
+from satcluster.tables import check_labels
 
 __all__ = ["draw_cluster_shares", "plot_cluster_shares"]
 
@@ -48,8 +49,8 @@ def draw_cluster_shares(
     table_path: str | Path, outputs: Sequence[str | Path], n_clusters: int, palette: str, dpi: int
 ) -> None:
     """Count tiles per cluster, draw the bar chart and save it."""
-    table = read_table(table_path, ["cluster"], ["cluster_name"])
-    labels = check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table = read_parquet_columns(table_path, [CLUSTER], [CLUSTER_NAME])
+    labels = check_labels(table[CLUSTER].to_numpy(), n_clusters, str(table_path))
     fig = plot_cluster_shares(
         labels, cluster_names(table, n_clusters), cluster_colors(n_clusters, palette)
     )

@@ -1,5 +1,5 @@
 """What every figure shares: reading the cluster table, the tile and embedding arrays,
-names, labels, style and saving."""
+names, labels, style and saving (cluster ids are checked with ``satcluster.tables``)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ import pyarrow.parquet as pq
 import shapely
 from matplotlib.figure import Figure
 
+from satcluster.columns import CLUSTER, CLUSTER_NAME, TILE_ID
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
+from satcluster.tables import check_labels, require_columns
 
 __all__ = [
     "COVARIATES",
     "ORIENTATION",
     "QUALITY_COVARIATES",
     "available_columns",
-    "check_labels",
     "clean_orientation",
     "cluster_label",
     "cluster_names",
@@ -35,7 +36,7 @@ __all__ = [
     "present_covariates",
     "read_cluster_covariates",
     "read_cluster_labels",
-    "read_table",
+    "read_parquet_columns",
     "save_figure",
     "style",
     "tile_polygons",
@@ -86,17 +87,18 @@ def available_columns(
     Raises InputError naming the file and the missing required columns.
     """
     path = require_file(path, "cluster table")
-    names = set(pq.read_schema(path).names)
-    missing = [c for c in required if c not in names]
-    if missing:
-        raise InputError(
-            f"{path} lacks column(s) {', '.join(missing)}; it must be the GeoParquet written "
-            f"by the workflow's assemble stage: delete it and rerun `snakemake --cores all {path}`."
-        )
+    names = pq.read_schema(path).names
+    require_columns(
+        names,
+        required,
+        path,
+        "it must be the GeoParquet written by the workflow's assemble stage: delete it and "
+        f"rerun `snakemake --cores all {path}`.",
+    )
     return list(dict.fromkeys([*required, *(c for c in optional if c in names)]))
 
 
-def read_table(
+def read_parquet_columns(
     path: str | Path, required: Sequence[str], optional: Iterable[str] = ()
 ) -> pd.DataFrame:
     """The ``required`` and present ``optional`` columns of a (Geo)Parquet file, no geometry."""
@@ -111,18 +113,6 @@ def present_covariates(columns: Iterable[str], include_quality: bool = True) -> 
     ]
 
 
-def check_labels(labels: np.ndarray, n_clusters: int, where: str) -> np.ndarray:
-    """Integer cluster ids in 0..n_clusters-1, or InputError naming ``where``."""
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_clusters):
-        raise InputError(
-            f"{where}: cluster ids range {labels.min()}..{labels.max()} but k is {n_clusters}; "
-            "the clusters were made with other `clusters.ks`/`clusters.final_k`: rerun the "
-            "clusters and assemble stages with the current config."
-        )
-    return labels.astype(np.int64)
-
-
 def read_cluster_covariates(
     table_path: str | Path, n_clusters: int
 ) -> tuple[pd.DataFrame, list[str], np.ndarray]:
@@ -130,20 +120,20 @@ def read_cluster_covariates(
 
     Raises InputError when the table has no covariate at all (no source configured).
     """
-    table = read_table(table_path, ["cluster"], ["cluster_name", *COVARIATES])
+    table = read_parquet_columns(table_path, [CLUSTER], [CLUSTER_NAME, *COVARIATES])
     variables = present_covariates(table.columns, include_quality=False)
     if not variables:
         raise InputError(
             f"{table_path} has no covariate columns; configure at least one covariate source "
             "under `inputs` (buildings, roads, population, landsat or sentinel2)."
         )
-    return table, variables, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    return table, variables, check_labels(table[CLUSTER].to_numpy(), n_clusters, str(table_path))
 
 
 def read_cluster_labels(table_path: str | Path, n_clusters: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Tile ids, cluster (and names when present) of the assembled table, with checked labels."""
-    table = read_table(table_path, ["tile_id", "cluster"], ["cluster_name"])
-    return table, check_labels(table["cluster"].to_numpy(), n_clusters, str(table_path))
+    table = read_parquet_columns(table_path, [TILE_ID, CLUSTER], [CLUSTER_NAME])
+    return table, check_labels(table[CLUSTER].to_numpy(), n_clusters, str(table_path))
 
 
 def clean_orientation(covariates: pd.DataFrame) -> pd.DataFrame:
@@ -202,9 +192,9 @@ def tile_polygons(geometry: gpd.GeoSeries, decimals: int | None = None) -> list[
 def cluster_names(table: pd.DataFrame, n_clusters: int) -> list[str]:
     """Name of every cluster id 0..n_clusters-1 from the ``cluster_name`` column."""
     names = [f"cluster {i}" for i in range(n_clusters)]
-    if "cluster_name" in table:
-        pairs = table[["cluster", "cluster_name"]].drop_duplicates("cluster")
-        for cluster, name in zip(pairs["cluster"], pairs["cluster_name"], strict=True):
+    if CLUSTER_NAME in table:
+        pairs = table[[CLUSTER, CLUSTER_NAME]].drop_duplicates(CLUSTER)
+        for cluster, name in zip(pairs[CLUSTER], pairs[CLUSTER_NAME], strict=True):
             if 0 <= cluster < n_clusters and isinstance(name, str) and name.strip():
                 names[int(cluster)] = name.strip()
     return names

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
 
+from satcluster.columns import TILE_ID
 from satcluster.figures.common import (
     cluster_label,
     cluster_names,
@@ -83,7 +84,7 @@ def draw_embedding_pca(
 ) -> None:
     """Project the embedding on PC1/PC2, draw the scatter and save it."""
     table, labels = read_cluster_labels(table_path, n_clusters)
-    embedding = load_embedding_rows(embedding_path, table["tile_id"].to_numpy(np.int64))
+    embedding = load_embedding_rows(embedding_path, table[TILE_ID].to_numpy(np.int64))
     coords, explained = principal_components(embedding)
     fig = plot_embedding_pca(
         coords,

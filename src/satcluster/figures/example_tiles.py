@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from satcluster.columns import TILE_ID
 from satcluster.figures.common import (
     cluster_label,
     cluster_names,
@@ -46,15 +47,17 @@ def sample_examples(
 
 def tile_mosaic(tiles: np.ndarray, tile_ids: np.ndarray, cols: int, gap_px: int = 2) -> np.ndarray:
     """RGB image of ``tiles[tile_ids]`` in rows of ``cols``, white gaps between tiles."""
-    side = min(tiles.shape[1], MAX_TILE_PX)
+    size_px = min(tiles.shape[1], MAX_TILE_PX)
     rows = max(math.ceil(len(tile_ids) / cols), 1)
-    step = side + gap_px
+    step = size_px + gap_px
     mosaic = np.full((rows * step - gap_px, cols * step - gap_px, 3), 255, dtype=np.uint8)
     for i, tile in enumerate(tiles[np.sort(tile_ids)] if len(tile_ids) else []):
-        if tile.shape[0] != side:
-            tile = np.asarray(Image.fromarray(tile).resize((side, side), Image.Resampling.BOX))
+        if tile.shape[0] != size_px:
+            tile = np.asarray(
+                Image.fromarray(tile).resize((size_px, size_px), Image.Resampling.BOX)
+            )
         r, c = divmod(i, cols)
-        mosaic[r * step : r * step + side, c * step : c * step + side] = tile
+        mosaic[r * step : r * step + size_px, c * step : c * step + size_px] = tile
     return mosaic
 
 
@@ -106,7 +109,7 @@ def draw_example_tiles(
 ) -> None:
     """Sample tiles per cluster from tiles.npy, draw the grid and save it to ``outputs``."""
     table, labels = read_cluster_labels(table_path, n_clusters)
-    tile_ids = table["tile_id"].to_numpy(np.int64)
+    tile_ids = table[TILE_ID].to_numpy(np.int64)
     tiles = load_tile_array(tiles_path, tile_ids, table_path)
     samples = sample_examples(tile_ids, labels, n_clusters, per_cluster)
     cols = min(per_cluster, 10)

@@ -1,6 +1,7 @@
 """Figure (demo city only): clusters against the planted phenotypes, with NMI and ARI.
 
-The truth of a tile is the planted district covering most of it (satcluster.evaluation).
+The truth of a tile is the planted district covering most of it
+(satcluster.demo.evaluate_phenotypes).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from satcluster.clustering.agreement import NO_TRUTH, agreement
+from satcluster.columns import CLUSTER, CLUSTER_NAME
+from satcluster.demo.evaluate_phenotypes import truth_per_tile
 from satcluster.errors import InputError
-from satcluster.evaluation import NO_TRUTH, agreement, truth_per_tile
 from satcluster.figures.common import (
     available_columns,
-    check_labels,
     cluster_label,
     cluster_names,
     new_figure,
@@ -26,6 +28,7 @@ from satcluster.figures.common import (
 )
 from satcluster.figures.palette import cluster_colors
 from satcluster.io import require_file
+from satcluster.tables import check_labels
 
 __all__ = ["draw_phenotype_contingency", "phenotype_names", "plot_phenotype_contingency"]
 
@@ -98,12 +101,12 @@ def draw_phenotype_contingency(
     dpi: int,
 ) -> None:
     """Join tiles to the demo truth, draw the contingency heatmap and save it."""
-    columns = available_columns(table_path, ["cluster", "geometry"], ["cluster_name"])
+    columns = available_columns(table_path, [CLUSTER, "geometry"], [CLUSTER_NAME])
     tiles = gpd.read_parquet(table_path, columns=columns)
     truth = gpd.read_file(require_file(truth_path, "demo truth"))
     if "phenotype" not in truth:
         raise InputError(f"{truth_path} has no `phenotype` column; rerun the demo stage.")
-    labels = check_labels(tiles["cluster"].to_numpy(), n_clusters, str(table_path))
+    labels = check_labels(tiles[CLUSTER].to_numpy(), n_clusters, str(table_path))
     phenotypes = truth_per_tile(tiles.geometry, truth).to_numpy()
     inside = phenotypes != NO_TRUTH
     fig = plot_phenotype_contingency(

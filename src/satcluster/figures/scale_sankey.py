@@ -1,6 +1,6 @@
 """Figure: Sankey diagram of fine tiles flowing from their clusters to their coarse tile's.
 
-The flows are ``satcluster.comparison.scale_flows`` (fine tiles counted by fine cluster and
+The flows are ``satcluster.study.comparison.scale_flows`` (fine tiles counted by fine cluster and
 the cluster of the coarse tile holding them, one k). Ids of the two scales come from
 different models and mean nothing to each other: fine nodes take their cluster's colour,
 coarse nodes the colour of the fine cluster sending them most tiles. Drawn like the cluster
@@ -19,8 +19,9 @@ from matplotlib.patches import Patch
 
 from satcluster.errors import InputError
 from satcluster.figures.cluster_sankey import SANKEY_STYLE, draw_ausankey
-from satcluster.figures.common import check_labels, new_figure, save_figure, style
+from satcluster.figures.common import new_figure, save_figure, style
 from satcluster.figures.palette import cluster_colors
+from satcluster.tables import check_labels, require_columns
 
 __all__ = [
     "FLOW_COLUMNS",
@@ -42,9 +43,7 @@ def node_name(stage: str, cluster: int) -> str:
 
 def check_flows(flows: pd.DataFrame, k: int) -> pd.DataFrame:
     """The flows with tiles, ids checked to lie in 0..k-1; InputError otherwise."""
-    missing = [c for c in FLOW_COLUMNS if c not in flows.columns]
-    if missing:
-        raise InputError(f"scale flows lack column(s) {', '.join(missing)}.")
+    require_columns(flows, FLOW_COLUMNS, "scale flows", message="{source} lack column(s) {missing}")
     if (flows["n_tiles"] < 0).any():
         raise InputError("scale flows have negative tile counts.")
     for stage in STAGES:

@@ -1,8 +1,8 @@
 """Figure: agreement between DeepCluster seeds (NMI and ARI) against k, one line per scale.
 
-Read from seed_agreement.csv (``satcluster.comparison.seed_agreement`` with the scale of every
-row). A line is the mean over the pairs of seeds; with more than two seeds (several pairs) a
-band shows their minimum and maximum.
+Read from seed_agreement.csv (``satcluster.study.comparison.seed_agreement`` with the scale
+of every row). A line is the mean over the pairs of seeds; with more than two seeds (several
+pairs) a band shows their minimum and maximum.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from satcluster.comparison import read_csv
 from satcluster.figures.common import new_figure, save_figure, style
+from satcluster.tables import read_table
 
 __all__ = ["COLUMNS", "METRICS", "draw_seed_agreement", "plot_seed_agreement", "summarise"]
 
@@ -74,5 +74,5 @@ def plot_seed_agreement(table: pd.DataFrame) -> Figure:
 
 def draw_seed_agreement(table_path: str | Path, outputs: Sequence[str | Path], dpi: int) -> None:
     """Read seed_agreement.csv, draw both panels and save them."""
-    fig = plot_seed_agreement(read_csv(table_path, COLUMNS, "seed agreement table"))
+    fig = plot_seed_agreement(read_table(table_path, COLUMNS, "seed agreement table"))
     save_figure(fig, outputs, dpi)

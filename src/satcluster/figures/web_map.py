@@ -29,9 +29,16 @@ import folium
 import geopandas as gpd
 import numpy as np
 
-from satcluster.columns import label_column
+from satcluster.columns import (
+    CLUSTER,
+    CLUSTER_CONFIDENCE,
+    CLUSTER_NAME,
+    COL,
+    ROW,
+    TILE_ID,
+    label_column,
+)
 from satcluster.figures.cluster_confidence import (
-    CONFIDENCE_COLUMN,
     LOW_CONFIDENCE,
     faded_caption,
 )
@@ -47,12 +54,12 @@ from satcluster.figures.web_map_data import (
     CHUNK_TILES,
     MAX_ZOOM,
     chunk_script,
+    map_grid,
     popup_chunks,
     script_variables,
     thumbnail_files,
     thumbnail_ids,
     tile_arrays,
-    tile_grid,
 )
 from satcluster.figures.web_map_page import (
     ClusterLayer,
@@ -144,7 +151,7 @@ def build_web_map(
     ks = sorted(ks)
     covariates = [c for c in COVARIATES if c in tiles]
     thumbnailed = np.asarray(sorted(thumbnailed), dtype=np.int64)
-    grid = tile_grid(tiles)
+    grid = map_grid(tiles)
     log.info("map grid: lattice every %d tiles, error %.3f px", grid.step, grid.error_px)
     meta = {
         **page_meta(tiles, ks, final_k, palette, [COVARIATES[c][1] for c in covariates]),
@@ -154,7 +161,7 @@ def build_web_map(
         "chunkTiles": CHUNK_TILES,
         "lattice": grid.meta(),
     }
-    if CONFIDENCE_COLUMN in tiles:  # web_map.js fades and explains when meta says how
+    if CLUSTER_CONFIDENCE in tiles:  # web_map.js fades and explains when meta says how
         meta.update(confidence_meta(low_confidence))
     data = script_variables(
         {"satclusterMeta": meta, "satclusterTiles": tile_arrays(tiles, ks, grid, low_confidence)}
@@ -223,8 +230,8 @@ def save_web_map(
 
 def read_map_table(path: str | Path, ks: Sequence[int]) -> gpd.GeoDataFrame:
     """The cluster GeoParquet's columns the map shows (label columns of every k required)."""
-    required = ["tile_id", "cluster", "geometry", *(label_column(k) for k in ks)]
-    optional = ["scene", "row", "col", "cluster_name", CONFIDENCE_COLUMN, *COVARIATES]
+    required = [TILE_ID, CLUSTER, "geometry", *(label_column(k) for k in ks)]
+    optional = ["scene", ROW, COL, CLUSTER_NAME, CLUSTER_CONFIDENCE, *COVARIATES]
     return gpd.read_parquet(path, columns=available_columns(path, required, optional))
 
 
@@ -251,7 +258,7 @@ def write_web_map(
     if folder.parent.resolve() != output.parent.resolve():
         raise ValueError(f"the map's folder {folder} must be beside the page {output}")
     table = read_map_table(table_path, ks)
-    tile_ids = table["tile_id"].to_numpy(np.int64)
+    tile_ids = table[TILE_ID].to_numpy(np.int64)
     tiles = load_tile_array(tiles_path, tile_ids, table_path)
     ids = thumbnail_ids(tile_ids, max_thumbnails)
     log.info("%d tiles, thumbnails for %d of them", len(tile_ids), len(ids))

@@ -29,15 +29,15 @@ from PIL import Image
 from pyproj import Transformer
 from tqdm import tqdm
 
-from satcluster.columns import label_column
+from satcluster.columns import CLUSTER_CONFIDENCE, COL, ROW, TILE_ID, label_column
 from satcluster.errors import InputError
-from satcluster.figures.cluster_confidence import CONFIDENCE_COLUMN, low_confidence_tiles
-from satcluster.figures.common import check_labels
+from satcluster.figures.cluster_confidence import low_confidence_tiles
+from satcluster.tables import check_labels
 
 __all__ = [
     "CHUNK_TILES",
     "MAX_ZOOM",
-    "TileGrid",
+    "MapGrid",
     "chunk_script",
     "interpolate",
     "mercator",
@@ -47,7 +47,7 @@ __all__ = [
     "thumbnail_ids",
     "thumbnail_jpeg",
     "tile_arrays",
-    "tile_grid",
+    "map_grid",
 ]
 
 THUMBNAIL_QUALITY = 85
@@ -93,7 +93,7 @@ def thumbnail_files(
 
 # --- the grid and its lattice -----------------------------------------------------------
 @dataclass(frozen=True)
-class TileGrid:
+class MapGrid:
     """Tiles as cells of a square grid, and the lattice that places the grid's nodes.
 
     Node (x, y) of the grid is corner (x0 + x * side, y0 - y * side) in the table's CRS:
@@ -179,7 +179,7 @@ def grid_cells(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray, float, 
     return np.round(columns).astype(np.int64), np.round(rows).astype(np.int64), x0, y0, side
 
 
-def tile_grid(tiles: gpd.GeoDataFrame) -> TileGrid:
+def map_grid(tiles: gpd.GeoDataFrame) -> MapGrid:
     """The grid of the tiles (square cells in a projected CRS) and the coarsest good lattice."""
     if tiles.crs is None:
         raise InputError(
@@ -211,7 +211,7 @@ def tile_grid(tiles: gpd.GeoDataFrame) -> TileGrid:
             break
     corner_lat, corner_lng = lat_lng(node_x, node_y)
     bounds = (corner_lat.min(), corner_lng.min(), corner_lat.max(), corner_lng.max())
-    return TileGrid(columns, rows, step, lat, lng, error_px, tuple(map(float, bounds)))
+    return MapGrid(columns, rows, step, lat, lng, error_px, tuple(map(float, bounds)))
 
 
 # --- what the page and the chunks hold ----------------------------------------------------
@@ -225,7 +225,7 @@ def _unsigned(largest: int) -> np.dtype:
 
 
 def tile_arrays(
-    tiles: gpd.GeoDataFrame, ks: Sequence[int], grid: TileGrid, low_confidence: float
+    tiles: gpd.GeoDataFrame, ks: Sequence[int], grid: MapGrid, low_confidence: float
 ) -> dict:
     """The page's typed arrays (``satclusterTiles``), base64, tiles in the table's order.
 
@@ -247,8 +247,8 @@ def tile_arrays(
         "labelBytes": label_type.itemsize,
         "labels": _base64(labels.astype(label_type)),
     }
-    if CONFIDENCE_COLUMN in tiles:
-        low = low_confidence_tiles(tiles[CONFIDENCE_COLUMN].to_numpy(), low_confidence)
+    if CLUSTER_CONFIDENCE in tiles:
+        low = low_confidence_tiles(tiles[CLUSTER_CONFIDENCE].to_numpy(), low_confidence)
         arrays["low"] = _base64(low.astype(np.uint8))
     return arrays
 
@@ -278,17 +278,17 @@ def popup_chunks(
     value (0..1, null: none).
     """
     n = len(tiles)
-    tile_ids = tiles["tile_id"].to_numpy(np.int64)
+    tile_ids = tiles[TILE_ID].to_numpy(np.int64)
     columns = {
         "t": tile_ids.tolist(),
         "s": tiles["scene"].astype(str).tolist() if "scene" in tiles else [""] * n,
-        "r": tiles["row"].tolist() if "row" in tiles else [None] * n,
-        "c": tiles["col"].tolist() if "col" in tiles else [None] * n,
+        "r": tiles[ROW].tolist() if ROW in tiles else [None] * n,
+        "c": tiles[COL].tolist() if COL in tiles else [None] * n,
         "v": _value_rows(tiles, covariates),
         "h": np.isin(tile_ids, thumbnailed).astype(int).tolist(),
     }
-    if CONFIDENCE_COLUMN in tiles:
-        columns["q"] = _rounded(tiles[CONFIDENCE_COLUMN], CONFIDENCE_DECIMALS)
+    if CLUSTER_CONFIDENCE in tiles:
+        columns["q"] = _rounded(tiles[CLUSTER_CONFIDENCE], CONFIDENCE_DECIMALS)
     return [
         {key: values[start : start + CHUNK_TILES] for key, values in columns.items()}
         for start in range(0, n, CHUNK_TILES)

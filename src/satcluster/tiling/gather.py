@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from satcluster.columns import COL, ROW, TILE_ID
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
 from satcluster.tiling.npy import copy_bytes, npy_header, open_for_writing
@@ -28,7 +29,7 @@ __all__ = ["INDEX_COLUMNS", "gather_tiles"]
 
 log = logging.getLogger(__name__)
 
-INDEX_COLUMNS = ["tile_id", "scene", "row", "col", "nodata_fraction", "geometry"]
+INDEX_COLUMNS = [TILE_ID, "scene", ROW, COL, "nodata_fraction", "geometry"]
 
 
 def gather_tiles(
@@ -98,18 +99,18 @@ def _choose_tiles(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     """One row per grid cell, ordered by (row, col): the lowest nodata, then priority."""
     tiles = pd.concat(tables, ignore_index=True)
     return tiles.sort_values(
-        ["row", "col", "nodata_fraction", "priority"], kind="stable"
-    ).drop_duplicates(["row", "col"], keep="first")
+        [ROW, COL, "nodata_fraction", "priority"], kind="stable"
+    ).drop_duplicates([ROW, COL], keep="first")
 
 
 def _index_table(tiles: gpd.GeoDataFrame, crs: object) -> gpd.GeoDataFrame:
     """The tile index (``INDEX_COLUMNS``) of the chosen tiles, ``tile_id`` numbering them."""
     return gpd.GeoDataFrame(
         {
-            "tile_id": np.arange(len(tiles), dtype=np.int64),
+            TILE_ID: np.arange(len(tiles), dtype=np.int64),
             "scene": tiles["scene"].astype(str).to_numpy(),
-            "row": tiles["row"].to_numpy(np.int64),
-            "col": tiles["col"].to_numpy(np.int64),
+            ROW: tiles[ROW].to_numpy(np.int64),
+            COL: tiles[COL].to_numpy(np.int64),
             "nodata_fraction": tiles["nodata_fraction"].to_numpy(np.float64),
         },
         geometry=tiles.geometry.to_numpy(),

@@ -26,6 +26,7 @@ from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 from tqdm import tqdm
 
+from satcluster.columns import COL, ROW
 from satcluster.crs import describe_error
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
@@ -39,7 +40,7 @@ __all__ = ["SCENE_COLUMNS", "open_scene", "tile_scene"]
 
 log = logging.getLogger(__name__)
 
-SCENE_COLUMNS = ["scene", "row", "col", "nodata_fraction", "resolution_m", "geometry"]
+SCENE_COLUMNS = ["scene", ROW, COL, "nodata_fraction", "resolution_m", "geometry"]
 # GDAL threads decompressing a window: the rule's 2 (the read-ahead thread waits on them).
 DECODE_THREADS = 2
 
@@ -244,8 +245,8 @@ def _scene_table(
     return gpd.GeoDataFrame(
         {
             "scene": scene,
-            "row": cells[:, 0],
-            "col": cells[:, 1],
+            ROW: cells[:, 0],
+            COL: cells[:, 1],
             "nodata_fraction": fractions,
             "resolution_m": grid.resolution_m,
         },

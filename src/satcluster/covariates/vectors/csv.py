@@ -14,8 +14,9 @@ import pandas as pd
 import shapely
 from tqdm import tqdm
 
+from satcluster.covariates.vectors.io import WGS84, Bounds, require_nonempty_file
 from satcluster.errors import InputError
-from satcluster.vector_io import WGS84, Bounds, require_nonempty_file
+from satcluster.tables import require_columns
 
 __all__ = ["read_wkt_csv"]
 
@@ -49,12 +50,13 @@ def read_wkt_csv(
         reader = pd.read_csv(path, chunksize=chunksize)
         for chunk in tqdm(reader, desc=f"reading {path.name}", unit="chunk", leave=False):
             n_rows += len(chunk)
-            missing = [c for c in required if c not in chunk.columns]
-            if missing:
-                raise InputError(
-                    f"{what} CSV {path} lacks the column(s) {', '.join(missing)}; "
-                    f"it has {', '.join(map(str, chunk.columns))}."
-                )
+            require_columns(
+                chunk,
+                required,
+                f"{what} CSV {path}",
+                f"it has {', '.join(map(str, chunk.columns))}.",
+                message="{source} lacks the column(s) {missing}",
+            )
             if box is not None and point_columns is not None:
                 x, y = (chunk[c] for c in point_columns)
                 near = x.between(bbox[0] - margin, bbox[2] + margin) & y.between(

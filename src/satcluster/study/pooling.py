@@ -18,15 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from satcluster.columns import CITY, CITY_TILE_ID, TILE_ID
 from satcluster.errors import InputError
 from satcluster.io import atomic_path
+from satcluster.tables import require_columns
 from satcluster.tiling.npy import copy_bytes, open_for_writing, write_npy_header
 
 __all__ = ["POOLED_INDEX_COLUMNS", "city_labels", "pool_tiles", "split_city", "split_city_table"]
 
 log = logging.getLogger(__name__)
 
-POOLED_INDEX_COLUMNS = ["tile_id", "city", "city_tile_id"]
+POOLED_INDEX_COLUMNS = [TILE_ID, CITY, CITY_TILE_ID]
 
 
 def pool_tiles(
@@ -55,9 +57,9 @@ def pool_tiles(
     tile_shape = arrays[0].shape[1:]
     index = pd.DataFrame(
         {
-            "tile_id": np.arange(sum(len(a) for a in arrays), dtype=np.int64),
-            "city": np.repeat(list(cities), [len(a) for a in arrays]),
-            "city_tile_id": np.concatenate([np.arange(len(a), dtype=np.int64) for a in arrays]),
+            TILE_ID: np.arange(sum(len(a) for a in arrays), dtype=np.int64),
+            CITY: np.repeat(list(cities), [len(a) for a in arrays]),
+            CITY_TILE_ID: np.concatenate([np.arange(len(a), dtype=np.int64) for a in arrays]),
         }
     )
     with atomic_path(out_npy) as tmp_npy, atomic_path(out_index) as tmp_index:
@@ -78,9 +80,7 @@ def pool_tiles(
 
 def _pooled_index(path: str | Path) -> pd.DataFrame:
     index = pd.read_parquet(path)
-    missing = set(POOLED_INDEX_COLUMNS) - set(index.columns)
-    if missing:
-        raise InputError(f"{path} lacks columns {sorted(missing)}; delete it and rerun.")
+    require_columns(index, POOLED_INDEX_COLUMNS, path, "delete it and rerun.")
     return index
 
 
@@ -88,13 +88,13 @@ def city_labels(labels_path: str | Path, pooled_index_path: str | Path) -> pd.Da
     """The pooled labels with ``city`` and the city's own ``tile_id`` (for comparisons)."""
     labels = pd.read_parquet(labels_path)
     index = _pooled_index(pooled_index_path)
-    if len(labels) != len(index) or not np.array_equal(labels["tile_id"], index["tile_id"]):
+    if len(labels) != len(index) or not np.array_equal(labels[TILE_ID], index[TILE_ID]):
         raise InputError(
             f"{labels_path} does not label the tiles of {pooled_index_path} (different rows); "
             "delete the clusters and rerun."
         )
-    label_columns = [c for c in labels.columns if c != "tile_id"]
-    out = pd.DataFrame({"city": index["city"].astype(str), "tile_id": index["city_tile_id"]})
+    label_columns = [c for c in labels.columns if c != TILE_ID]
+    out = pd.DataFrame({CITY: index[CITY].astype(str), TILE_ID: index[CITY_TILE_ID]})
     return pd.concat([out, labels[label_columns]], axis=1)
 
 
@@ -125,7 +125,7 @@ def split_city(
 
 def _city_rows(table: pd.DataFrame, city: str, pooled_index_path: str | Path) -> np.ndarray:
     """The rows of ``city`` in a pooled table (one run of rows, as pool_tiles writes them)."""
-    rows = np.flatnonzero(table["city"].to_numpy() == city)
+    rows = np.flatnonzero(table[CITY].to_numpy() == city)
     if len(rows) == 0:
         raise InputError(f"{pooled_index_path} holds no tile of city {city!r}; rerun the pooling.")
     if rows[-1] - rows[0] + 1 != len(rows):
@@ -134,7 +134,7 @@ def _city_rows(table: pd.DataFrame, city: str, pooled_index_path: str | Path) ->
 
 
 def _city_table(table: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    return table.iloc[rows].drop(columns="city").reset_index(drop=True)
+    return table.iloc[rows].drop(columns=CITY).reset_index(drop=True)
 
 
 def split_city_table(

@@ -1,4 +1,4 @@
-"""Traits that tell apart clusters sharing a name (see ``satcluster.naming``).
+"""Traits that tell apart clusters sharing a name (see ``satcluster.clustering.naming``).
 
 A trait is one covariate and its words: where the cluster's median percentile rank lies
 in the city (lower or upper third; "no ..." when the median amount is 0), or, when no

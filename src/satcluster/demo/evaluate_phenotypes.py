@@ -2,7 +2,7 @@
 
 The truth of a tile is the planted district (``truth.gpkg``, column
 ``phenotype``) that covers most of its area. Agreement is measured with NMI
-and ARI (scikit-learn) over the tiles that touch a district. The baselines go
+and ARI (``satcluster.clustering.agreement``) over the tiles that touch a district. The baselines go
 through exactly the pipeline of the clusters stage (PCA-whitening to
 ``pca_dim`` + L2, at most the features' rank; faiss k-means with the same seed
 and restarts; same k):
@@ -22,10 +22,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from satcluster.clusters import cluster_embedding, whitened_embedding
-from satcluster.columns import labels_file_column
+from satcluster.clustering.agreement import NO_TRUTH, agreement
+from satcluster.clustering.cluster_tiles import cluster_embedding, whitened_embedding
+from satcluster.columns import TILE_ID, labels_file_column
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
@@ -33,8 +33,6 @@ from satcluster.runlog import timed
 __all__ = [
     "BASELINES",
     "DEEPCLUSTER",
-    "NO_TRUTH",
-    "agreement",
     "baseline_features",
     "colour_histograms",
     "downsampled_pixels",
@@ -45,7 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NO_TRUTH = -1
 CHUNK = 4096  # tiles per block when computing baseline features from the memory-mapped array
 DEEPCLUSTER = "DeepCluster"
 BASELINES = ("raw pixels", "colour histogram")
@@ -81,17 +78,6 @@ def truth_per_tile(
     truth = np.full(len(tiles), NO_TRUTH, dtype=np.int64)
     truth[best.index.to_numpy()] = best.to_numpy()
     return pd.Series(truth, index=tiles.index, name=column)
-
-
-def agreement(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """NMI and ARI of ``labels`` against ``truth`` over the tiles that have a truth."""
-    has_truth = np.asarray(truth) != NO_TRUTH
-    labels, truth = np.asarray(labels)[has_truth], np.asarray(truth)[has_truth]
-    return {
-        "nmi": float(normalized_mutual_info_score(truth, labels)),
-        "ari": float(adjusted_rand_score(truth, labels)),
-        "n_tiles": int(has_truth.sum()),
-    }
 
 
 def area_weights(src: int, dst: int) -> np.ndarray:
@@ -173,8 +159,8 @@ def load_inputs(
 ) -> tuple[np.ndarray, pd.Series, pd.DataFrame]:
     """Memory-mapped tiles, truth phenotype per tile, labels; all in tile_id order."""
     tiles = np.load(require_file(tiles_path, "tiles"), mmap_mode="r")
-    index = gpd.read_parquet(require_file(index_path, "tile index")).set_index("tile_id")
-    labels = pd.read_parquet(require_file(labels_path, "cluster labels")).set_index("tile_id")
+    index = gpd.read_parquet(require_file(index_path, "tile index")).set_index(TILE_ID)
+    labels = pd.read_parquet(require_file(labels_path, "cluster labels")).set_index(TILE_ID)
     index, labels = index.sort_index(), labels.sort_index()
     if not (len(tiles) == len(index) and labels.index.equals(index.index)):
         raise InputError(

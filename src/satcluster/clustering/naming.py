@@ -23,7 +23,7 @@ buildings", "few roads"), without roads no road word, without buildings no
 building word.
 
 Distinct names: clusters that share a name get, one trait at a time, the next most
-distinctive trait that exists (``satcluster.naming_traits``): first the median building
+distinctive trait that exists (``naming_traits``): first the median building
 orientation of built clusters (the paper's 36-degree split) when it differs by 5 degrees
 or more, then the covariate whose city-wide lower / upper third splits the group most
 ("empty land, far from roads" and "empty land, near roads"), then comparative words
@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from satcluster.naming_traits import TRAITS, best_trait, value
+from satcluster.clustering.naming_traits import TRAITS, best_trait, value
 
 __all__ = [
     "TRAITS",

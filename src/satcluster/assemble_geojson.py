@@ -19,8 +19,14 @@ import geopandas as gpd
 import pandas as pd
 import yaml
 
+from satcluster.clustering.naming import derive_names
 from satcluster.columns import (
+    CLUSTER,
     CLUSTER_CONFIDENCE,
+    CLUSTER_NAME,
+    COL,
+    ROW,
+    TILE_ID,
     k_of_labels_column,
     label_column,
     labels_file_column,
@@ -28,11 +34,10 @@ from satcluster.columns import (
 from satcluster.covariates.ndvi import NDVI_SOURCE_ATTR, ndvi_source
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
-from satcluster.naming import derive_names
 
 __all__ = [
     "GEOJSON_LAYER",
-    "assemble",
+    "assemble_geojson",
     "assemble_tiles",
     "check_names",
     "names_yaml",
@@ -45,7 +50,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INDEX_COLUMNS = ["tile_id", "scene", "row", "col", "nodata_fraction"]
+INDEX_COLUMNS = [TILE_ID, "scene", ROW, COL, "nodata_fraction"]
 GEOJSON_LAYER = "cluster_shapefile"
 NDVI_COLUMN = "ndvi_mean"
 COORDINATE_DECIMALS = 3  # millimetres: enough for tile corners, and no float noise digits
@@ -56,15 +61,15 @@ def read_covariates(paths: Sequence[str | Path]) -> pd.DataFrame:
     tables = []
     for path in paths:
         table = pd.read_parquet(require_file(path, "covariate table"))
-        if "tile_id" not in table:
+        if TILE_ID not in table:
             raise InputError(f"{path}: covariate table has no `tile_id` column; rerun covariates.")
-        table = table.set_index("tile_id")
+        table = table.set_index(TILE_ID)
         clash = [c for t in tables for c in table.columns if c in t.columns]
         if clash:
             raise ValueError(f"{path}: covariate column(s) {clash} also come from another table")
         tables.append(table)
     if not tables:
-        return pd.DataFrame(index=pd.Index([], name="tile_id", dtype="int64"))
+        return pd.DataFrame(index=pd.Index([], name=TILE_ID, dtype="int64"))
     joined = pd.concat(tables, axis=1, join="outer")
     # which product the NDVI came from (Landsat or Sentinel-2): kept in the NDVI table's metadata
     sources = {ndvi_source(t) for t in tables if NDVI_COLUMN in t.columns}
@@ -91,7 +96,7 @@ def check_names(names: Mapping[str, str], cluster_ids: Sequence[int], final_k: i
     return given
 
 
-def _check_labels(labels: pd.DataFrame, index: gpd.GeoDataFrame, final_k: int) -> None:
+def _check_labels_table(labels: pd.DataFrame, index: gpd.GeoDataFrame, final_k: int) -> None:
     if labels_file_column(final_k) not in labels:
         raise InputError(
             f"labels.parquet has no labels for `clusters.final_k` = {final_k} (columns: "
@@ -121,7 +126,7 @@ def assemble_tiles(
     """
     index = index.sort_index()
     labels = labels.sort_index()
-    _check_labels(labels, index, final_k)
+    _check_labels_table(labels, index, final_k)
     product = covariates.attrs.get(NDVI_SOURCE_ATTR)
     missing = index.index.difference(covariates.index)
     if len(covariates.columns) and len(missing):
@@ -135,8 +140,8 @@ def assemble_tiles(
     }
     table = pd.concat(
         [
-            index[[c for c in INDEX_COLUMNS if c != "tile_id"]],
-            pd.DataFrame({"cluster": cluster, "cluster_name": cluster.map(chosen)}),
+            index[[c for c in INDEX_COLUMNS if c != TILE_ID]],
+            pd.DataFrame({CLUSTER: cluster, CLUSTER_NAME: cluster.map(chosen)}),
             _confidence_column(confidence, index.index),
             pd.DataFrame(label_columns, index=labels.index),
             covariates,
@@ -145,7 +150,7 @@ def assemble_tiles(
     )
     if product is not None:  # after the names: a text column, not a covariate
         table[NDVI_SOURCE_ATTR] = product
-    table.index.name = "tile_id"
+    table.index.name = TILE_ID
     frame = gpd.GeoDataFrame(table.reset_index(), geometry=index.geometry.to_numpy(), crs=index.crs)
     return frame.to_crs(crs), suggested
 
@@ -173,7 +178,7 @@ def names_yaml(names: Mapping[int, str], final_k: int) -> str:
 
 
 def log_cluster_shares(frame: gpd.GeoDataFrame) -> None:
-    shares = frame.groupby(["cluster", "cluster_name"]).size() / len(frame)
+    shares = frame.groupby([CLUSTER, CLUSTER_NAME]).size() / len(frame)
     for (cluster, name), share in shares.items():
         log.info("cluster %d %-40s %5.1f%% of tiles", cluster, repr(name), 100 * share)
 
@@ -183,12 +188,12 @@ def read_index(path: str | Path) -> gpd.GeoDataFrame:
     index = gpd.read_parquet(require_file(path, "tile index"))
     if index.crs is None:
         raise InputError(f"{path}: the tile index has no CRS; rerun the tiles stage.")
-    return index.set_index("tile_id", drop=True)
+    return index.set_index(TILE_ID, drop=True)
 
 
 def read_labels(path: str | Path) -> pd.DataFrame:
     """labels.parquet indexed by tile_id, label columns k{k} in ascending k."""
-    labels = pd.read_parquet(require_file(path, "cluster labels")).set_index("tile_id")
+    labels = pd.read_parquet(require_file(path, "cluster labels")).set_index(TILE_ID)
     return labels[sorted(labels.columns, key=lambda c: int(c[1:]))]
 
 
@@ -196,12 +201,12 @@ def read_confidence(path: str | Path, final_k: int) -> pd.Series:
     """The consensus confidence at ``final_k`` from confidence.parquet, indexed by tile_id."""
     table = pd.read_parquet(require_file(path, "consensus confidence"))
     column = labels_file_column(final_k)
-    if "tile_id" not in table or column not in table:
+    if TILE_ID not in table or column not in table:
         raise InputError(
             f"{path} has no confidence for `clusters.final_k` = {final_k} (columns: "
             f"{list(table.columns)}); rerun the consensus stage."
         )
-    return table.set_index("tile_id")[column]
+    return table.set_index(TILE_ID)[column]
 
 
 def write_outputs(
@@ -228,7 +233,7 @@ def write_outputs(
         tmp_names.write_text(names_yaml(suggested, final_k))
 
 
-def assemble(
+def assemble_geojson(
     index_path: str | Path,
     labels_path: str | Path,
     covariate_paths: Sequence[str | Path],

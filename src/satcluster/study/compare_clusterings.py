@@ -1,7 +1,7 @@
 """The comparison stage of a study: the four tables of results/comparison/ from its labels.
 
 Reads every model's city labels (one per scale and seed) and every city's tile index
-(one per scale), and writes, with the measures of satcluster.comparison:
+(one per scale), and writes, with the measures of satcluster.study.comparison:
 
 - ``seed_agreement.csv``: scale, k, seed_a, seed_b, nmi, ari (every pair of seeds);
 - ``scale_agreement.csv``: city, k, fine, coarse, nmi, ari (every pair of scales; the
@@ -26,18 +26,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from satcluster.cluster_means import cluster_means
-from satcluster.comparison import (
-    CITY,
+from satcluster.clustering.cluster_means import cluster_means
+from satcluster.columns import CITY, CLUSTER, TILE_ID
+from satcluster.io import require_file
+from satcluster.study.comparison import (
     city_shares,
     label_columns,
     scale_agreement,
     seed_agreement,
     write_csv,
 )
-from satcluster.io import require_file
-from satcluster.pooling import city_labels
-from satcluster.stability import STABILITY_COLUMNS, Scale, cluster_stability
+from satcluster.study.pooling import city_labels
+from satcluster.study.stability import STABILITY_COLUMNS, Scale, cluster_stability
 
 __all__ = ["ComparisonFiles", "ConsensusFiles", "compare_clusterings"]
 
@@ -126,7 +126,7 @@ def _seed_table(tables, scales, seeds, ks) -> pd.DataFrame:
 
 
 def _scale_table(by_scale: Mapping[int, Scale], cities, ks) -> pd.DataFrame:
-    columns = ["city", "k", "fine", "coarse", "nmi", "ari"]
+    columns = [CITY, "k", "fine", "coarse", "nmi", "ari"]
     parts = []
     for fine, coarse in combinations(sorted(by_scale), 2):
         for city in cities:
@@ -149,7 +149,7 @@ def _shares_table(tables, scales, seeds, ks) -> pd.DataFrame:
         for scale in scales
         for seed in seeds
     ]
-    return pd.concat(parts, ignore_index=True)[["scale", "seed", "k", "city", "cluster", "share"]]
+    return pd.concat(parts, ignore_index=True)[["scale", "seed", "k", CITY, CLUSTER, "share"]]
 
 
 STABILITY_TABLE_COLUMNS = ["scale", "clustering", *STABILITY_COLUMNS, "mean_confidence"]
@@ -159,7 +159,7 @@ def _stability_table(tables, by_scale: Mapping[int, Scale], seeds, ks) -> pd.Dat
     parts = []
     for scale, this in by_scale.items():
         others = [tables[(scale, seed)] for seed in seeds[1:]]
-        other_scales = [s for side, s in by_scale.items() if side != scale]
+        other_scales = [other for other in by_scale.values() if other.size_px != this.size_px]
         table = cluster_stability(this, others, other_scales, ks)
         parts.append(
             table.assign(scale=scale, clustering=f"seed{seeds[0]}", mean_confidence=np.nan)
@@ -177,7 +177,7 @@ def _consensus_stability(
     parts = []
     for scale, this in scales.items():
         every_seed = [tables[(scale, seed)] for seed in seeds]
-        other_scales = [s for side, s in scales.items() if side != scale]
+        other_scales = [other for other in scales.values() if other.size_px != this.size_px]
         table = cluster_stability(this, every_seed, other_scales, ks)
         table["mean_confidence"] = _mean_confidence(labels[scale], confidence[scale], ks)
         parts.append(table.assign(scale=scale, clustering="consensus"))
@@ -186,7 +186,7 @@ def _consensus_stability(
 
 def _mean_confidence(labels: pd.DataFrame, confidence: pd.DataFrame, ks) -> np.ndarray:
     """Mean tile confidence of every cluster id 0..k-1, k ascending (rows as the labels)."""
-    if not labels[[CITY, "tile_id"]].equals(confidence[[CITY, "tile_id"]]):
+    if not labels[[CITY, TILE_ID]].equals(confidence[[CITY, TILE_ID]]):
         raise ValueError("the consensus labels and confidence hold different tiles")
     columns = zip(sorted(ks), label_columns(ks), strict=True)
     return np.concatenate([cluster_means(labels[col], confidence[col], k) for k, col in columns])

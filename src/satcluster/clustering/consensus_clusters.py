@@ -5,7 +5,7 @@ Method: k-means on the seeds' concatenated embeddings, each seed a *view* of the
 clustering", ICDM 2004). Every seed's embedding (clusters stage: PCA-whitened,
 L2-normalised rows) is concatenated side by side and scaled by 1/sqrt(S), so that each
 seed weighs the same and rows keep unit norm; then the clusters stage's own k-means (faiss,
-best of ``n_init`` restarts) and id ordering (satcluster.clusters.order_labels: the first
+best of ``n_init`` restarts) and id ordering (``cluster_tiles.order_labels``: the first
 coordinate is the reference seed's PC1) run on it for every k. The k-means objective is
 then the sum over seeds of the within-cluster squared distances in each seed's embedding:
 the consensus is the partition that is compact in every seed at once.
@@ -38,11 +38,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from satcluster.clusters import cluster_embedding, labels_table
+from satcluster.clustering.cluster_tiles import cluster_embedding, labels_table
 from satcluster.columns import TILE_ID, labels_file_column
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
+from satcluster.tables import require_columns
 
 __all__ = [
     "confidence_table",
@@ -145,12 +146,9 @@ def _read_seed_labels(path: str | Path, ks: Sequence[int]) -> dict[int, np.ndarr
     """One seed's labels.parquet as {k: labels}, checked to hold every k, tiles 0..N-1."""
     table = pd.read_parquet(require_file(path, "cluster labels"))
     columns = [labels_file_column(k) for k in sorted(ks)]
-    missing = [c for c in [TILE_ID, *columns] if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"{path} lacks column(s) {', '.join(missing)}; rerun its clusters stage with the "
-            "current `clusters.ks`."
-        )
+    require_columns(
+        table, [TILE_ID, *columns], path, "rerun its clusters stage with the current `clusters.ks`."
+    )
     if not np.array_equal(table[TILE_ID].to_numpy(), np.arange(len(table))):
         raise InputError(f"{path}: tile_id is not 0..N-1 in order; rerun its clusters stage.")
     return {k: table[labels_file_column(k)].to_numpy() for k in ks}

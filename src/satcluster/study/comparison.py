@@ -23,38 +23,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from satcluster.columns import TILE_ID, labels_file_column
+from satcluster.clustering.agreement import agreement
+from satcluster.columns import CITY, CLUSTER, COL, ROW, TILE_ID, labels_file_column
 from satcluster.errors import InputError
-from satcluster.evaluation import agreement
-from satcluster.figures.common import check_labels
-from satcluster.io import atomic_path, require_file
+from satcluster.io import atomic_path
+from satcluster.tables import check_labels, require_columns
 
 __all__ = [
-    "CITY",
     "aligned_labels",
     "city_shares",
     "coarse_labels_of_fine_tiles",
     "label_columns",
     "nested_labels",
-    "require_columns",
-    "read_csv",
     "scale_agreement",
     "scale_flows",
     "seed_agreement",
     "write_csv",
 ]
 
-CITY = "city"
-ROW, COL = "row", "col"
 FLOAT_FORMAT = "%.6g"
-
-
-def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"{what} lacks column(s) {', '.join(missing)} (has {', '.join(map(str, table.columns))})."
-        )
 
 
 def label_columns(ks: Sequence[int]) -> list[str]:
@@ -254,7 +241,7 @@ def city_shares(labels: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
                 {
                     "k": k,
                     CITY: np.repeat(np.asarray(cities), k),
-                    "cluster": np.tile(np.arange(k), len(cities)),
+                    CLUSTER: np.tile(np.arange(k), len(cities)),
                     "share": shares.ravel(),
                 }
             )
@@ -263,18 +250,9 @@ def city_shares(labels: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> None:
-    """Write ``table`` as CSV atomically: no index, floats with 6 significant digits, NaN empty."""
+    """Write ``table`` as CSV atomically: no index, floats with 6 significant digits, NaN empty.
+
+    ``satcluster.tables.read_table`` reads it back, checking its columns.
+    """
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
-
-
-def read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    """A table written by ``write_csv``; InputError naming the file when ``columns`` lack."""
-    table = pd.read_csv(require_file(path, what))
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"{path} lacks column(s) {', '.join(missing)}; it must be the {what} written by "
-            f"the workflow: delete it and rerun `snakemake --cores all {path}`."
-        )
-    return table

@@ -3,7 +3,7 @@
 The best-match Jaccard index (Hennig's cluster-wise stability, as in R's clusterboot)
 scores one cluster against another labelling of the same tiles; ``cluster_stability``
 averages it over a study's other seeds and other scales (coarse labels carried down to the
-fine tiles, see satcluster.comparison).
+fine tiles, see satcluster.study.comparison).
 """
 
 from __future__ import annotations
@@ -14,31 +14,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from satcluster.comparison import (
-    CITY,
-    aligned_labels,
-    label_columns,
-    nested_labels,
-    require_columns,
-)
+from satcluster.columns import CITY, CLUSTER
 from satcluster.errors import InputError
-from satcluster.figures.common import check_labels
+from satcluster.study.comparison import aligned_labels, label_columns, nested_labels
+from satcluster.tables import check_labels, require_columns
 
 __all__ = ["STABILITY_COLUMNS", "Scale", "best_match_jaccard", "cluster_stability"]
 
-STABILITY_COLUMNS = ["k", "cluster", "n_tiles", "seed_stability", "scale_stability"]
+STABILITY_COLUMNS = ["k", CLUSTER, "n_tiles", "seed_stability", "scale_stability"]
 
 
 @dataclass(frozen=True)
 class Scale:
     """One spatial scale of a study, as the comparisons across scales need it.
 
-    ``side``: tile side in pixels (every scale has the same resolution, and each side is a
-    whole multiple of the smallest); ``labels``: the reference seed's labels table at this
+    ``size_px``: tile side in pixels (every scale has the same resolution, and each side is
+    a whole multiple of the smallest); ``labels``: the reference seed's labels table at this
     scale (all cities); ``indexes``: city -> that city's tile index at this scale.
     """
 
-    side: int
+    size_px: int
     labels: pd.DataFrame
     indexes: Mapping[str, pd.DataFrame]
 
@@ -77,18 +72,18 @@ def _across_scales(
     scale: Scale, other: Scale, ks: Sequence[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Labels of ``scale`` and of ``other`` on the finer one's tiles, every city pooled."""
-    if scale.side == other.side:
-        raise InputError(f"two scales with the same tile side ({scale.side} px).")
-    fine, coarse = (scale, other) if scale.side < other.side else (other, scale)
-    if fine.side <= 0 or coarse.side % fine.side:
+    if scale.size_px == other.size_px:
+        raise InputError(f"two scales with the same tile side ({scale.size_px} px).")
+    fine, coarse = (scale, other) if scale.size_px < other.size_px else (other, scale)
+    if fine.size_px <= 0 or coarse.size_px % fine.size_px:
         raise InputError(
-            f"tile sides {fine.side} and {coarse.side} px do not nest: every scale must be a "
+            f"tile sides {fine.size_px} and {coarse.size_px} px do not nest: every scale must be a "
             "whole multiple of the smallest; fix the study's scales in the config."
         )
     require_columns(scale.labels, [CITY], "labels")
     fine_parts, coarse_parts = [], []
     for city in sorted(scale.labels[CITY].unique()):
-        missing = [f"{s.side} px" for s in (fine, coarse) if city not in s.indexes]
+        missing = [f"{s.size_px} px" for s in (fine, coarse) if city not in s.indexes]
         if missing:
             raise InputError(f"no tile index of {city!r} at {' and '.join(missing)}.")
         f, c = nested_labels(
@@ -96,7 +91,7 @@ def _across_scales(
             fine.labels,
             coarse.indexes[city],
             coarse.labels,
-            coarse.side // fine.side,
+            coarse.size_px // fine.size_px,
             ks,
             city,
         )
@@ -152,7 +147,7 @@ def cluster_stability(
             pd.DataFrame(
                 {
                     "k": k,
-                    "cluster": np.arange(k),
+                    CLUSTER: np.arange(k),
                     "n_tiles": np.bincount(ids, minlength=k),
                     "seed_stability": _mean_or_nan(seed_scores, k),
                     "scale_stability": _mean_or_nan(scale_scores, k),

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from satcluster.cluster_means import cluster_means
-from satcluster.columns import labels_file_column
-from satcluster.embedding import kmeans, pca_whiten_l2
+from satcluster.clustering.cluster_means import cluster_means
+from satcluster.clustering.embedding import kmeans, pca_whiten_l2
+from satcluster.columns import TILE_ID, labels_file_column
 from satcluster.errors import InputError
 from satcluster.io import atomic_path, require_file
 from satcluster.runlog import timed
@@ -139,7 +139,7 @@ def cluster_embedding(
 def labels_table(labels_by_k: dict[int, np.ndarray]) -> pd.DataFrame:
     """labels.parquet layout: tile_id, then one int64 column ``k{k}`` per k, ascending."""
     n = len(next(iter(labels_by_k.values())))
-    table = {"tile_id": np.arange(n, dtype=np.int64)}
+    table = {TILE_ID: np.arange(n, dtype=np.int64)}
     for k in sorted(labels_by_k):
         table[labels_file_column(k)] = labels_by_k[k].astype(np.int64)
     return pd.DataFrame(table)

@@ -4,8 +4,8 @@ Generic on purpose: the building and road loaders use it. Every reader returns a
 GeoDataFrame in the file's own CRS; ``reproject`` moves it to the working CRS and
 refuses data without a CRS. Formats are recognised by ``vector_format``: GeoParquet,
 line-delimited GeoJSON (by suffix or by a first line that is a GeoJSON Feature), CSV
-with WKT (read by ``satcluster.vector_csv``) and anything else GDAL reads. A source given as
-several files or globs: ``expand_sources`` (from ``satcluster.vector_sources``).
+with WKT (read by ``vectors.csv``) and anything else GDAL reads. A source given as several
+files or globs: ``vectors.sources.expand_sources``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from pyproj import CRS, Transformer
 from satcluster.crs import parse_crs
 from satcluster.errors import InputError
 from satcluster.io import require_file
-from satcluster.vector_sources import expand_sources
 
 __all__ = [
     "LINE_DELIMITED_SUFFIXES",
@@ -34,7 +33,6 @@ __all__ = [
     "WGS84",
     "Bounds",
     "bounds_intersect",
-    "expand_sources",
     "file_crs",
     "geoparquet_bounds",
     "no_crs_error",
@@ -209,9 +207,9 @@ def read_vector(
     geometry intersects it; for OGR formats the filter runs inside GDAL, so a
     city-wide file is never loaded whole. A missing, empty or unreadable file
     raises InputError naming the file. Plain CSV with a WKT column: see
-    ``satcluster.vector_csv.read_wkt_csv``. ``quiet`` logs the notice about a file of
-    several layers at INFO, for callers that read one file once per chunk of tiles and
-    warn in one chunk only.
+    ``vectors.csv.read_wkt_csv``. ``quiet`` logs the notice about a file of several layers
+    at INFO, for callers that read one file once per chunk of tiles and warn in one chunk
+    only.
     """
     path = require_nonempty_file(path, what)
     fmt = vector_format(path)

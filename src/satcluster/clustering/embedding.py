@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satcluster.faiss_module import load_faiss
+from satcluster.clustering.faiss_backend import load_faiss
 
 if TYPE_CHECKING:
     import torch

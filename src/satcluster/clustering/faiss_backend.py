@@ -6,7 +6,7 @@ faiss comes as several wheels that all install the same ``faiss`` package: ``fai
 each other's files: faiss-cpu's ``_swigfaiss_avx2/avx512`` modules stay behind and are
 loaded first, so faiss quietly runs on the CPU only. That mix is refused here, with the
 command that repairs it. With a GPU build installed and a GPU visible, k-means and the
-k-NN graph of PIC run on the GPU (``satcluster.embedding``); without a GPU the same build
+k-NN graph of PIC run on the GPU (``clustering.embedding``); without a GPU the same build
 runs on the CPU, so CPU-only nodes of a cluster can share one environment with GPU nodes.
 
 faiss is imported on first use, not when satcluster is imported, so that a missing or
