@@ -1,7 +1,8 @@
 # Two commands do all the set-up: `make run` and `make test`.
 # Both (re)install the project into .venv when it is missing or pyproject.toml or
 # constraints.txt changed; pip takes the versions in constraints.txt (the tested set).
-# `make test-fast` runs the unit tests only (no slow, slurm or browser marker).
+# `make test-fast` runs the unit tests only: every test without a slow, slurm or browser marker
+# (all of tests/unit/, and the quick dry runs of tests/workflow/).
 # pytest exits 5 when it collects no test: make stops on it like on any failure.
 # `make install FAISS=gpu` installs faiss's GPU wheel (the `gpu` extra) instead of faiss-cpu.
 PYTHON ?= python3
@@ -14,7 +15,7 @@ FAISS_WHEELS_gpu := faiss-cpu
 STAMP := $(VENV)/.installed-$(FAISS)
 CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake
-PY_PATHS := src workflow tests benchmarks tools
+PY_PATHS := src workflow tests benchmarks experiments tools
 FAST_MARKERS := not slow and not slurm and not browser
 # Whole test files on parallel workers, one per core (at most 4), longest files first (the
 # order tests/conftest.py gives them); TEST_WORKERS=0 runs them all in this one process.

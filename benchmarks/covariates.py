@@ -37,9 +37,10 @@ from rasterstats import zonal_stats
 
 from satcluster.covariates.zonal import open_raster, zonal_sums
 
-# The brute-force reference lives with the tests (one copy, checked by them).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from zonal_reference import area_weighted_reference  # noqa: E402
+# The brute-force reference lives with the tests (one copy, checked by them): the repository
+# root on the import path, as pytest puts it (pyproject.toml).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.harness.zonal_reference import area_weighted_reference  # noqa: E402
 
 UTM = "EPSG:32630"
 NODATA = -99999.0

@@ -10,7 +10,7 @@
     clustering + training pass), ratio original / ours.
 
 VGG16-BN at 224 px trains at ~1.4 img/s on 2 CPU cores, so this CPU
-benchmark uses the small net; benchmarks/gpu.sh measures VGG16 on a GPU.
+benchmark uses the small net; benchmarks/gpu/gpu.sh measures VGG16 on a GPU.
 
     PYTHONPATH=src python benchmarks/deepcluster.py [--tiles N] [--size PX] [--threads T]
 """

@@ -1,6 +1,7 @@
 """The whole workflow (or some targets of it) on config/config.yaml's demo city, in a folder.
 
-Shared by the benchmarks that need real workflow results (consensus.py, scale.py): the
+Shared by the scripts that need real workflow results (scale.py, gpu/gpu_workflow.py and
+experiments/consensus.py, which put this folder on their import path): the
 repository's Snakefile and config, with ``overrides`` layered on as a second config file,
 run with ``--directory`` so that results/ and resources/ land in ``workdir``.
 """

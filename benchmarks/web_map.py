@@ -42,7 +42,7 @@ from satcluster.figures.palette import cluster_colors
 from satcluster.figures.web_map import files_folder, leaflet_assets, write_web_map
 from satcluster.figures.web_map_data import thumbnail_ids, thumbnail_jpeg
 
-CHROMIUM = "/usr/bin/chromium"  # as tests/conftest.py: Debian's chromium and chromedriver
+CHROMIUM = "/usr/bin/chromium"  # as tests/harness/browser.py: Debian's chromium and chromedriver
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CRS = "EPSG:32630"
 WEST, NORTH = 806_000.0, 640_000.0  # near Accra, on the 32 m grid
@@ -207,7 +207,7 @@ def folder_bytes(folder: Path) -> int:
 
 
 def headless_chromium(profile: Path):
-    """Chromium under Selenium with the browser tests' flags (tests/conftest.py)."""
+    """Chromium under Selenium with the browser tests' flags (tests/harness/browser.py)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

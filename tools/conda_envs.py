@@ -3,7 +3,7 @@
     python tools/conda_envs.py          # (re)write environment.yml and workflow/envs/satcluster.yaml
     python tools/conda_envs.py --check  # exit 1, naming the stale files, when they differ
 
-`make deps` runs the first, `make lint` the second; tests/test_dependencies.py checks the
+`make deps` runs the first, `make lint` the second; tests/unit/test_dependencies.py checks the
 same. What conda needs beyond pyproject.toml is in the tables below: conda-forge names that
 differ from PyPI's, packages that conda-forge lacks (installed with pip), and packages only
 the Snakemake driver needs (left out of the rules' environment).

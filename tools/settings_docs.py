@@ -3,7 +3,7 @@
     python tools/settings_docs.py          # (re)write the two generated regions below
     python tools/settings_docs.py --check  # exit 1, naming the stale files, when they differ
 
-`make settings-docs` runs the first, `make lint` the second; tests/test_deepcluster_settings.py
+`make settings-docs` runs the first, `make lint` the second; tests/unit/test_deepcluster_settings.py
 checks the same. Each DeepCluster config key is a field of src/satcluster/deepcluster/settings.py
 (``Settings``, ``RunOptions``'s ``gpus``, ``StudyOptions``'s ``seeds``): its type, config
 default, choices, range and meaning give

@@ -14,7 +14,7 @@ Why not a label ensemble: the quadratic-mutual-information consensus of Topchy, 
 Punch (TPAMI 2005: k-means on the seeds' one-hot memberships, i.e. the co-association
 matrix without N x N memory) and its "evidence accumulation" variant over several k (Fred
 and Jain, TPAMI 2005) were measured on the demo city against this method, over the ten
-splits of six seeds into two groups of three (benchmarks/consensus.py, BENCHMARKS.md): at
+splits of six seeds into two groups of three (experiments/consensus.py, BENCHMARKS.md): at
 k = 8 the two groups' consensus agreed with NMI 0.59 (memberships at the same k), 0.72
 (memberships at every k) and 0.69 (joint embedding), but the every-k label ensemble broke
 at k = 2 (0.19: k-means on memberships prefers two halves to the one small cluster every

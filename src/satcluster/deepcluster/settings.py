@@ -273,7 +273,7 @@ class Settings:
         doc="on a GPU, `torch.compile` the model (inductor: fused BatchNorm, ReLU, pooling and "
         "Sobel kernels around cuDNN's convolutions; each batch size compiled once, a minute or "
         "two at the start) and fuse the SGD steps; the algorithm and its hyper-parameters are "
-        "unchanged. Ignored on the CPU. Measure it on your GPU with `benchmarks/gpu.sh`",
+        "unchanged. Ignored on the CPU. Measure it on your GPU with `benchmarks/gpu/gpu.sh`",
         reruns="nothing (how the job runs; applies to the next training run, whose features "
         "then differ from an eager run's by floating-point rounding on a GPU)",
     )

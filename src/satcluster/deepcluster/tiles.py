@@ -18,7 +18,7 @@ from satcluster.io import atomic_path
 __all__ = ["IMAGE_SUFFIXES", "folder_to_tiles", "image_files", "open_tiles", "read_image"]
 
 # PIL, rasterio and tqdm are imported where folders of images are read: the training path
-# needs only numpy and torch (benchmarks/gpu.sh runs on bare GPU machines).
+# needs only numpy and torch (benchmarks/gpu/gpu.sh runs on bare GPU machines).
 
 log = logging.getLogger(__name__)
 
