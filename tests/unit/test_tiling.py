@@ -16,6 +16,7 @@ from rasterio.warp import transform as warp_points
 
 from satcluster.errors import InputError
 from satcluster.tiling import TileGrid, gather_tiles, snap_resolution, tile_scene, working_crs
+from tests.harness.rasters import write_geotiff
 
 CRS = "EPSG:32630"
 # Pixel-aligned origin that is NOT on a tile corner: tiles of 8 px at 0.5 m are 4 m.
@@ -23,30 +24,8 @@ X0, Y0, RES, SIZE = 1001.0, 2003.0, 0.5, 8
 
 
 def write_raster(path: Path, data: np.ndarray, transform=None, crs=CRS, **profile) -> Path:
-    """Write a (bands, rows, cols) array as a GeoTIFF."""
-    colorinterp = profile.pop("colorinterp", None)
-    mask = profile.pop("mask", None)
-    with (
-        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
-        rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            count=data.shape[0],
-            height=data.shape[1],
-            width=data.shape[2],
-            dtype=data.dtype,
-            crs=crs,
-            transform=transform or from_origin(X0, Y0, RES, RES),
-            **profile,
-        ) as dst,
-    ):
-        dst.write(data)
-        if colorinterp is not None:
-            dst.colorinterp = colorinterp
-        if mask is not None:
-            dst.write_mask(mask)
-    return path
+    """Write a (bands, rows, cols) array as a GeoTIFF (at X0, Y0 and RES by default)."""
+    return write_geotiff(path, data, transform or from_origin(X0, Y0, RES, RES), crs, **profile)
 
 
 def pattern(bands: int, rows: int, cols: int, dtype=np.uint8, seed: int = 0) -> np.ndarray:

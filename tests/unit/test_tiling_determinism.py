@@ -25,6 +25,7 @@ from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 
 from satcluster.tiling import gather_tiles, reader, scene, tile_scene
+from tests.harness.rasters import write_geotiff
 
 CRS = "EPSG:32630"
 RES = 0.5
@@ -49,29 +50,8 @@ PATTERNS = {
 
 def write(path: Path, data: np.ndarray, layout: str, transform=None, crs=CRS, **profile) -> Path:
     """Write (bands, rows, cols) ``data`` as a GeoTIFF in ``layout`` (a key of LAYOUTS)."""
-    colorinterp, mask = profile.pop("colorinterp", None), profile.pop("mask", None)
-    with (
-        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
-        rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            count=data.shape[0],
-            height=data.shape[1],
-            width=data.shape[2],
-            dtype=data.dtype,
-            crs=crs,
-            transform=transform or from_origin(1001.0, 2003.0, RES, RES),
-            **LAYOUTS[layout],
-            **profile,
-        ) as dst,
-    ):
-        dst.write(data)
-        if colorinterp is not None:
-            dst.colorinterp = colorinterp
-        if mask is not None:
-            dst.write_mask(mask)
-    return path
+    transform = transform or from_origin(1001.0, 2003.0, RES, RES)
+    return write_geotiff(path, data, transform, crs, **LAYOUTS[layout], **profile)
 
 
 def pixels(bands: int, rows: int = 100, cols: int = 90, dtype=np.uint8, seed: int = 0):
