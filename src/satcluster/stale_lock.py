@@ -1,6 +1,6 @@
 """The Snakemake lock left behind by a run that was killed, released when it is stale.
 
-Used by workflow/rules/common.smk; reads and writes files under .snakemake/locks only (no
+Used by workflow/rules/stale_lock.smk; reads and writes files under .snakemake/locks only (no
 Snakemake import).
 """
 

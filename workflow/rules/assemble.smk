@@ -2,6 +2,9 @@
 # Only the active covariate sources are inputs; a source that is not configured is omitted.
 
 
+include: "helpers/assemble.smk"
+
+
 rule assemble_geojson:
     input:
         index=rules.gather_tiles.output.index,

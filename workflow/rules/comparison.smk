@@ -1,6 +1,11 @@
 # Stage: comparison (studies only). How far the clusters hold across seeds and spatial
 # scales, and each city's share of every cluster (the paper's robustness claims and its
 # follow-up's comparison of cities), as tables and figures under results/comparison/.
+
+
+include: "helpers/comparison.smk"
+
+
 if IS_STUDY:
 
     rule compare_clusterings:
@@ -81,8 +86,8 @@ if IS_STUDY:
         params:
             final_k=FINAL_K,
             seed=REFERENCE_SEED,
-            palette=PALETTE,
-            dpi=FIGURE_DPI,
+            palette=config["figures"]["palette"],
+            dpi=config["figures"]["dpi"],
         script:
             "../scripts/plot_city_shares.py"
 
@@ -106,7 +111,7 @@ if IS_STUDY:
             mem_mb=2000,
             runtime=15,
         params:
-            dpi=FIGURE_DPI,
+            dpi=config["figures"]["dpi"],
         script:
             "../scripts/plot_seed_agreement.py"
 
@@ -142,7 +147,7 @@ if IS_STUDY:
             fine=SCALES[0],
             coarse=SCALES[-1],
             final_k=FINAL_K,
-            palette=PALETTE,
-            dpi=FIGURE_DPI,
+            palette=config["figures"]["palette"],
+            dpi=config["figures"]["dpi"],
         script:
             "../scripts/plot_scale_sankey.py"

@@ -1,5 +1,8 @@
-# Per-tile covariates: one job per source and chunk of tiles, then a gather per source
-# (common.smk's covariate_chunks and covariate_tables refer to these rules' outputs).
+# Per-tile covariates: one job per source and chunk of tiles, then a gather per source.
+# Only the sources a city has files for run (satcluster.study.inputs.active_sources).
+
+
+include: "helpers/covariates.smk"
 
 
 rule building_covariates:

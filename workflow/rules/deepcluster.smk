@@ -8,6 +8,9 @@
 # In a study: one job per scale and seed, on the pooled tiles of every city of that scale.
 
 
+include: "helpers/deepcluster.smk"
+
+
 rule train_deepcluster:
     input:
         tiles=(

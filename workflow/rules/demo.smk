@@ -3,6 +3,9 @@
 # only needed for demo cities (otherwise inputs come from config).
 
 
+include: "helpers/demo.smk"
+
+
 rule demo_city:
     output:
         imagery=[str(path) for path in DEMO_OUTPUTS.imagery],

@@ -5,6 +5,10 @@
 # its PNG and PDF are results/figures/<name>.{png,pdf}, captioned by report/<name>.rst.
 # `snakemake figures` (or `make figures`) redraws everything from existing results.
 
+
+include: "helpers/figures.smk"
+
+
 CLUSTER_TABLE = rules.assemble_geojson.output.parquet
 FIGURE_DPI = config["figures"]["dpi"]
 PALETTE = config["figures"]["palette"]

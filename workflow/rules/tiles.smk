@@ -4,6 +4,9 @@
 # In a study this runs per city and scale; pool_tiles then joins the cities of a scale.
 
 
+include: "helpers/tiles.smk"
+
+
 rule tile_scene:
     input:
         unpack(scene_inputs),

@@ -92,7 +92,8 @@ log = logging.getLogger("satcluster.demo")
 
 LANDSAT_PREFIX = "landsat/LC08_L2SP_193056_20200101_20200109_02_T1"
 # The one table of the demo products' file names, relative to the output directory:
-# workflow/rules/common.smk builds DEMO_FILES and the demo scenes from `demo_city_paths`.
+# workflow/rules/common.smk builds DEMO_OUTPUTS, and satcluster.study.inputs the demo
+# scenes and source files, from `demo_city_paths`.
 # The same for every `crs`: path/row 193/056 (Accra) is kept for a city elsewhere too.
 DEMO_FILE_NAMES = {
     "buildings": "buildings.gpkg",
