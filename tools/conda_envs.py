@@ -11,7 +11,6 @@ the Snakemake driver needs (left out of the rules' environment).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,9 @@ except ModuleNotFoundError:  # Python 3.10: pytest's own dependency
     import tomli as tomllib
 
 from packaging.requirements import Requirement
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/, when loaded by path
+import generated_files  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -138,32 +140,20 @@ def render(env: EnvFile, deps: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def generated() -> dict[Path, str]:
+    """Each environment file with the text pyproject.toml gives."""
+    deps = dependencies()
+    return {env.path: render(env, deps) for env in ENV_FILES}
+
+
 def stale_files() -> list[Path]:
     """Environment files whose text differs from what pyproject.toml gives."""
-    deps = dependencies()
-    return [env.path for env in ENV_FILES if not _matches(env.path, render(env, deps))]
-
-
-def _matches(path: Path, text: str) -> bool:
-    return path.is_file() and path.read_text() == text
+    return generated_files.stale(generated())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files()
-        for path in stale:
-            print(f"{path.relative_to(ROOT)} differs from pyproject.toml; run `make deps`")
-        return 1 if stale else 0
-    deps = dependencies()
-    for env in ENV_FILES:
-        text = render(env, deps)
-        if not _matches(env.path, text):
-            env.path.write_text(text)
-            print(f"wrote {env.path.relative_to(ROOT)}")
-    return 0
+    description = __doc__.splitlines()[0]
+    return generated_files.main(argv, description, generated, "pyproject.toml", "deps")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ written by hand and left as it is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import textwrap
@@ -32,6 +31,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # this checkout's library, installed or not
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/, when loaded by path
+
+import generated_files  # noqa: E402
 
 from satcluster.deepcluster.options import config_fields, config_schema  # noqa: E402
 from satcluster.deepcluster.settings import config_default  # noqa: E402
@@ -62,14 +65,10 @@ class Region:
             first, last = lines.index(self.begin + "\n"), lines.index(self.end + "\n")
         except ValueError:
             raise SystemExit(
-                f"{_shown(self.path)}: the marker lines {self.begin!r} and {self.end!r} are "
+                f"{generated_files.shown(self.path)}: the marker lines {self.begin!r} and {self.end!r} are "
                 "missing; put them back around the generated part"
             ) from None
         return "".join(lines[: first + 1]) + self.body() + "".join(lines[last:])
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
 def _flow(value: Any) -> str:
@@ -149,26 +148,19 @@ REGIONS = [
 ]
 
 
+def generated() -> dict[Path, str]:
+    """Each file with its generated regions as the settings give them."""
+    return {region.path: region.text() for region in REGIONS}
+
+
 def stale_files() -> list[Path]:
     """Files whose generated part differs from what the settings give."""
-    return [region.path for region in REGIONS if region.path.read_text() != region.text()]
+    return generated_files.stale(generated())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files()
-        for path in stale:
-            print(f"{_shown(path)} differs from {SOURCE}; run `make settings-docs`")
-        return 1 if stale else 0
-    for region in REGIONS:
-        text = region.text()
-        if region.path.read_text() != text:
-            region.path.write_text(text)
-            print(f"wrote {_shown(region.path)}")
-    return 0
+    description = __doc__.splitlines()[0]
+    return generated_files.main(argv, description, generated, SOURCE, "settings-docs")
 
 
 if __name__ == "__main__":
