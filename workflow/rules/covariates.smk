@@ -109,6 +109,7 @@ rule ndvi_covariates:
         runtime=120,
     params:
         n_chunks=len(CHUNKS),
+        product=ndvi_product_of,
         boa_add_offset=boa_add_offset,
     script:
         "../scripts/ndvi_covariates.py"

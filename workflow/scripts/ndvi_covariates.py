@@ -4,19 +4,16 @@ from satcluster.covariates.chunks import read_tile_chunk, write_table
 from satcluster.covariates.ndvi import ndvi_covariates, ndvi_source
 from satcluster.covariates.sentinel2 import sentinel2_ndvi_covariates
 from satcluster.runlog import setup_logging, timed, user_errors_exit, warn_in_first_chunk
-from satcluster.study.config import study_plan
-from satcluster.study.inputs import job_city, ndvi_product
 
 log = setup_logging(snakemake.log[0])
 with user_errors_exit(log):
     chunk = int(snakemake.wildcards.chunk)
     tiles = read_tile_chunk(snakemake.input.index, chunk, snakemake.params.n_chunks)
-    # the city's product, as the rule's input function chose its band files
-    product = ndvi_product(job_city(study_plan(snakemake.config), snakemake.wildcards))
     # warnings about the whole product (an unverifiable Landsat level): once per run
     with warn_in_first_chunk(chunk), timed(log, f"NDVI of {len(tiles)} tiles (chunk {chunk})"):
         bands = snakemake.input
-        if product == "sentinel2":  # Sentinel-2 L2A: red B04, nir B08, scene classes SCL
+        # the product the rule chose the band files of
+        if snakemake.params.product == "sentinel2":  # L2A: red B04, nir B08, scene classes SCL
             table = sentinel2_ndvi_covariates(
                 tiles, bands.red, bands.nir, bands.scl, snakemake.params.boa_add_offset
             )

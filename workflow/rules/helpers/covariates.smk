@@ -1,7 +1,7 @@
 # The covariate stage's inputs: each city's active sources and their files
 # (satcluster.study.inputs), and the chunks of tiles that one job measures.
 from satcluster.study import inputs as study_inputs
-from satcluster.study.inputs import COVARIATE_SOURCES, active_sources
+from satcluster.study.inputs import COVARIATE_SOURCES, active_sources, ndvi_product
 
 CHUNKS = list(range(config["covariates"]["chunks"]))
 # The covariate sources of every city; two NDVI products for one city stop the run here.
@@ -44,6 +44,11 @@ def ndvi_files(wildcards) -> dict:
     """Band -> file of the city's NDVI product: Landsat red/nir/qa or Sentinel-2 red/nir/scl."""
     with config_errors():
         return study_inputs.ndvi_files(inputs_of(wildcards))
+
+
+def ndvi_product_of(wildcards) -> str | None:
+    """ "landsat" or "sentinel2": the product whose bands `ndvi_files` gives the job."""
+    return ndvi_product(city_of(wildcards))
 
 
 def boa_add_offset(wildcards):
