@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,8 +43,11 @@ from satcluster.figures.palette import cluster_colors
 from satcluster.figures.web_map import files_folder, leaflet_assets, write_web_map
 from satcluster.figures.web_map_data import thumbnail_ids, thumbnail_jpeg
 
-CHROMIUM = "/usr/bin/chromium"  # as tests/harness/browser.py: Debian's chromium and chromedriver
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# The browser tests' Chromium, chromedriver and flags (one copy): the repository root on the
+# import path, as pytest puts it (pyproject.toml).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.harness.browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+
 CRS = "EPSG:32630"
 WEST, NORTH = 806_000.0, 640_000.0  # near Accra, on the 32 m grid
 TILE_M, TILE_PX = 32, 64
@@ -213,19 +217,9 @@ def headless_chromium(profile: Path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,800",
-        f"--user-data-dir={profile}",
-    ):
+    # a larger window than the tests': the benchmark times painting a whole city
+    flags = [flag for flag in CHROMIUM_FLAGS if not flag.startswith("--window-size=")]
+    for flag in (*flags, "--window-size=1280,800", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(PAINT_TIMEOUT_S)
